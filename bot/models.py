@@ -1,0 +1,101 @@
+"""Plain data passed between the pipeline stages. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one HTTP (or file) fetch produced.
+
+    ``body`` is None when the server answered 304 Not Modified. ``permanent_url`` is set when a
+    301/308 redirect chain ended elsewhere, so the stored URL can be updated.
+    """
+
+    url: str
+    status: int
+    body: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    permanent_url: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.body is None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One entry as the feed states it, before normalisation. Text fields may hold HTML."""
+
+    guid: str | None
+    link: str | None
+    title: str | None
+    summary_html: str | None
+    published: datetime | None = None
+    updated: datetime | None = None
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+    thumbnail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A feed as parsed. ``warning`` holds a best-effort note (e.g. the XML was not well-formed)."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[ParsedEntry, ...]
+    format: str
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A normalised entry: plain text, UTC times, an identity ``key`` unique within its source.
+
+    ``id`` is the database row id, None until stored.
+    """
+
+    source_id: str
+    key: str
+    title: str
+    link: str | None
+    summary: str
+    published: datetime | None
+    updated: datetime | None = None
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+    thumbnail: str | None = None
+    topics: tuple[str, ...] = ()
+    id: int | None = None
+    first_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    entry_id: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """A search as a user asked it. ``text`` is raw user text; the engine parses and escapes it."""
+
+    text: str = ""
+    topic: str | None = None
+    source_ids: tuple[str, ...] | None = None  # None = any source; () = none allowed
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 10
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    hits: tuple[SearchHit, ...]
+    total: int
+    terms: tuple[str, ...] = field(default=())  # surface forms to highlight in snippets
