@@ -99,3 +99,46 @@ class SearchPage:
     hits: tuple[SearchHit, ...]
     total: int
     terms: tuple[str, ...] = field(default=())  # surface forms to highlight in snippets
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the database remembers about a source between polls and restarts."""
+
+    source_id: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    status: str = "active"  # active | gone | paused
+    polled_once: bool = False
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    next_poll_at: datetime | None = None
+    entry_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """One Discord message waiting to be sent: a group of entries for one channel.
+
+    The grouping is decided when the entries are stored, so a retry after a crash re-sends
+    exactly the same message with the same ``nonce``.
+    """
+
+    id: int
+    channel_id: int
+    source_id: str
+    header: str | None
+    entry_ids: tuple[int, ...]
+    nonce: str
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    new_entries: tuple[Entry, ...]
+    queued_messages: int

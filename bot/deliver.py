@@ -1,0 +1,130 @@
+"""The outbox worker: sends queued messages, marks them sent only after the target accepted them.
+
+Messages for one channel go out in order; one channel failing never holds up another. Transient
+failures are retried with exponential backoff (or the target's Retry-After); permanent ones
+(deleted channel, missing permission) are marked failed with the reason and never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Protocol, TextIO
+
+from bot.clock import Clock
+from bot.errors import DeliveryError
+from bot.format import MessageSpec, pack_embeds, render_embed_as_text
+from bot.models import Entry, OutboxMessage
+from bot.store.sqlite import SQLiteStorage
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[OutboxMessage, Sequence[Entry]], MessageSpec]
+
+
+class Deliverer(Protocol):
+    async def send(self, channel_id: int, message: MessageSpec, *, nonce: str) -> str | None:
+        """Deliver one message; return the platform's message id. Raise DeliveryError on failure."""
+
+
+class ConsoleDeliverer:
+    """Prints what would be posted (the dry run)."""
+
+    def __init__(self, stream: TextIO | None = None, *, channel_names: dict[int, str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.channel_names = channel_names or {}
+        self.sent = 0
+
+    async def send(self, channel_id: int, message: MessageSpec, *, nonce: str) -> str | None:
+        name = self.channel_names.get(channel_id, f"channel {channel_id}")
+        lines = [f"── to {name} " + "─" * max(0, 60 - len(name))]
+        if message.content:
+            lines.append(message.content)
+        lines.extend(render_embed_as_text(e) for e in message.embeds)
+        print("\n".join(lines) + "\n", file=self.stream, flush=True)
+        self.sent += 1
+        return f"console-{nonce}"
+
+
+class OutboxWorker:
+    def __init__(self, storage: SQLiteStorage, deliverer: Deliverer, render: Renderer, *, clock: Clock,
+                 base_backoff: timedelta = timedelta(seconds=5),
+                 max_backoff: timedelta = timedelta(minutes=30)) -> None:
+        self.storage = storage
+        self.deliverer = deliverer
+        self.render = render
+        self.clock = clock
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.wake = asyncio.Event()
+
+    async def deliver_due(self) -> int:
+        """Send every due message once; return how many were accepted."""
+        now = self.clock()
+        pending = await asyncio.to_thread(self.storage.pending_messages, now=now, limit=500)
+        blocked = await asyncio.to_thread(self.storage.blocked_channels, now=now)
+        by_channel: dict[int, list[OutboxMessage]] = defaultdict(list)
+        for message in pending:
+            if message.channel_id not in blocked:
+                by_channel[message.channel_id].append(message)
+        results = await asyncio.gather(*(self._deliver_channel(msgs) for msgs in by_channel.values()))
+        return sum(results)
+
+    async def _deliver_channel(self, messages: list[OutboxMessage]) -> int:
+        sent = 0
+        for message in messages:
+            outcome = await self._deliver_one(message)
+            if outcome == "sent":
+                sent += 1
+            elif outcome == "retry":
+                break  # keep the channel's order: later messages wait for this one
+        return sent
+
+    async def _deliver_one(self, message: OutboxMessage) -> str:
+        entries = await asyncio.to_thread(self.storage.entries_by_id, message.entry_ids)
+        try:
+            spec = self.render(message, entries)
+            message_id: str | None = None
+            for part, embeds in enumerate(_split_to_limits(spec)):
+                nonce = message.nonce if part == 0 else f"{message.nonce}-{part}"
+                message_id = await self.deliverer.send(message.channel_id, embeds, nonce=nonce[:25])
+        except DeliveryError as exc:
+            if exc.permanent:
+                log.error("delivery to channel %s failed for good: %s", message.channel_id, exc)
+                await asyncio.to_thread(self.storage.mark_failed, message.id, error=str(exc))
+                return "failed"
+            delay = (timedelta(seconds=exc.retry_after) if exc.retry_after
+                     else min(self.max_backoff, self.base_backoff * (2 ** min(message.attempts, 16))))
+            log.warning("delivery to channel %s will be retried in %s: %s", message.channel_id, delay, exc)
+            await asyncio.to_thread(self.storage.mark_retry, message.id, error=str(exc),
+                                    next_attempt_at=self.clock() + delay)
+            return "retry"
+        await asyncio.to_thread(self.storage.mark_sent, message.id, now=self.clock(),
+                                discord_message_id=message_id)
+        return "sent"
+
+    async def run_forever(self, poll_every: float = 5.0) -> None:
+        """Deliver whenever woken (new entries) or every ``poll_every`` seconds (retries)."""
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("outbox round failed; retrying shortly")
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=poll_every)
+            except TimeoutError:
+                pass
+
+
+def _split_to_limits(spec: MessageSpec) -> list[MessageSpec]:
+    """A stored group normally fits one message; re-split if rendering changed since it was queued."""
+    groups = pack_embeds(spec.embeds)
+    if len(groups) <= 1:
+        return [spec]
+    return [MessageSpec(content=spec.content if i == 0 else None,
+                        embeds=tuple(spec.embeds[j] for j in group)) for i, group in enumerate(groups)]

@@ -1,0 +1,139 @@
+"""One poll of one source: fetch → parse → normalise → tag → store + queue deliveries.
+
+A poll never raises: a failing source becomes a result with its error stored, backs off
+exponentially (or as the server's Retry-After says) and never delays the other sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.config import Config, SourceConfig
+from bot.errors import DigestError, FetchError
+from bot.fetch import Fetcher
+from bot.format import pack_embeds, render_entry
+from bot.models import Entry
+from bot.normalize import normalize_entries
+from bot.parse import parse_feed
+from bot.store.sqlite import SQLiteStorage
+from bot.topics import TopicMatcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    source_id: str
+    ok: bool
+    new_entries: int = 0
+    queued_messages: int = 0
+    not_modified: bool = False
+    skipped: str | None = None
+    error: str | None = None
+
+
+def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
+    """Feeds list newest first, usually. Sort by date when every entry has one, else reverse."""
+    if entries and all(e.published is not None for e in entries):
+        indexed = list(enumerate(entries))
+        indexed.sort(key=lambda pair: (pair[1].published, -pair[0]))
+        return [e for _, e in indexed]
+    return list(reversed(entries))
+
+
+class Poller:
+    def __init__(self, config: Config, storage: SQLiteStorage, fetcher: Fetcher, *, clock: Clock,
+                 rng: random.Random | None = None,
+                 on_new_entries: Callable[[int], None] | None = None) -> None:
+        self.config = config
+        self.storage = storage
+        self.fetcher = fetcher
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.matcher = TopicMatcher.from_config(config.topics)
+        self.topic_labels = {k: v.label or k for k, v in config.topics.items()}
+        self.on_new_entries = on_new_entries
+
+    def packer(self, source: SourceConfig) -> Callable[[Sequence[Entry]], list[list[Entry]]]:
+        def pack(entries: Sequence[Entry]) -> list[list[Entry]]:
+            embeds = [render_entry(e, source_name=source.name, summary_length=source.summary_length,
+                                   color=source.color, topic_labels=self.topic_labels) for e in entries]
+            return [[entries[i] for i in group] for group in pack_embeds(embeds)]
+        return pack
+
+    def tag(self, entries: Sequence[Entry], source: SourceConfig) -> list[Entry]:
+        return [replace(e, topics=self.matcher.assign(title=e.title, summary=e.summary,
+                                                      categories=e.categories, source_topics=source.topics))
+                for e in entries]
+
+    async def poll(self, source: SourceConfig, *, force: bool = False) -> PollOutcome:
+        try:
+            return await self._poll(source, force=force)
+        except Exception as exc:  # the scheduler job must never raise
+            log.exception("poll of %s failed unexpectedly", source.id)
+            await self._record_failure(source, f"internal error: {type(exc).__name__}", None, 0)
+            return PollOutcome(source.id, ok=False, error=f"internal error: {type(exc).__name__}")
+
+    async def _poll(self, source: SourceConfig, *, force: bool) -> PollOutcome:
+        state = await asyncio.to_thread(self.storage.source_state, source.id)
+        now = self.clock()
+        if state.status == "gone":
+            return PollOutcome(source.id, ok=False, skipped="gone (HTTP 410); change its URL to resume")
+        if not force and state.next_poll_at is not None and state.next_poll_at > now:
+            return PollOutcome(source.id, ok=False, skipped=f"backing off until {state.next_poll_at:%H:%M:%S}")
+        try:
+            result = await self.fetcher.fetch(state.url, etag=state.etag, last_modified=state.last_modified,
+                                              allow_file=source.allow_file)
+        except FetchError as exc:
+            await self._record_failure(source, str(exc), exc.retry_after, state.consecutive_failures,
+                                       gone=exc.gone)
+            return PollOutcome(source.id, ok=False, error=str(exc))
+        if result.body is None:
+            await asyncio.to_thread(
+                self.storage.record_fetch_success, source.id, now=self.clock(),
+                etag=result.etag or state.etag, last_modified=result.last_modified or state.last_modified,
+                new_url=result.permanent_url)
+            return PollOutcome(source.id, ok=True, not_modified=True)
+        try:
+            entries = await asyncio.to_thread(self._parse, result.body, result.url, result.content_type,
+                                              source)
+        except DigestError as exc:
+            await self._record_failure(source, str(exc), None, state.consecutive_failures)
+            return PollOutcome(source.id, ok=False, error=str(exc))
+        stored = await asyncio.to_thread(
+            self.storage.store_entries, source.id, entries, now=self.clock(), channels=source.channels,
+            header=source.header, backfill=source.backfill, pack=self.packer(source))
+        await asyncio.to_thread(
+            self.storage.record_fetch_success, source.id, now=self.clock(), etag=result.etag,
+            last_modified=result.last_modified, new_url=result.permanent_url)
+        if stored.new_entries and self.on_new_entries:
+            self.on_new_entries(len(stored.new_entries))
+        return PollOutcome(source.id, ok=True, new_entries=len(stored.new_entries),
+                           queued_messages=stored.queued_messages)
+
+    def _parse(self, body: bytes, url: str, content_type: str | None, source: SourceConfig) -> list[Entry]:
+        feed = parse_feed(body, url, content_type)
+        entries = normalize_entries(feed, source.id, feed_url=url)
+        return order_oldest_first(self.tag(entries, source))
+
+    async def _record_failure(self, source: SourceConfig, error: str, retry_after: float | None,
+                              failures_before: int, *, gone: bool = False) -> None:
+        delay = self.backoff(source, failures_before, retry_after)
+        log.warning("source %s failed (%d in a row), next try in %s: %s", source.id, failures_before + 1,
+                    delay, error)
+        await asyncio.to_thread(self.storage.record_fetch_failure, source.id, now=self.clock(), error=error,
+                                next_poll_at=None if gone else self.clock() + delay, gone=gone)
+
+    def backoff(self, source: SourceConfig, failures_before: int, retry_after: float | None) -> timedelta:
+        """Retry-After when given; else the interval doubled per failure, capped, with ±10% jitter."""
+        if retry_after is not None:
+            return timedelta(seconds=max(0.0, retry_after))
+        base = source.interval * (2 ** min(failures_before, 16))
+        capped = min(base, self.config.defaults.max_backoff)
+        return capped * self.rng.uniform(0.9, 1.1)
