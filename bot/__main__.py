@@ -161,7 +161,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     port = args.port or int(os.environ.get("DIGESTBOT_HEALTH_PORT", "8080"))
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             body = response.read().decode()
             print(body)
             return 0 if response.status == 200 else 1

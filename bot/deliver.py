@@ -8,6 +8,7 @@ failures are retried with exponential backoff (or the target's Retry-After); per
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections import defaultdict
@@ -115,10 +116,8 @@ class OutboxWorker:
             except Exception:
                 log.exception("outbox round failed; retrying shortly")
             self.wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=poll_every)
-            except TimeoutError:
-                pass
 
 
 def _split_to_limits(spec: MessageSpec) -> list[MessageSpec]:

@@ -8,6 +8,7 @@ an index commit and its bookkeeping never duplicates anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -58,10 +59,8 @@ class Indexer:
             except Exception:
                 log.exception("search indexing failed; will retry")
             self.wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=every)
-            except TimeoutError:
-                pass
 
 
 def topics_fingerprint(config: Config) -> str:

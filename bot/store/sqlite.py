@@ -201,7 +201,7 @@ class SQLiteStorage:
                 chunk = keys[start:start + 500]
                 marks = ",".join("?" * len(chunk))
                 known.update(r[0] for r in db.execute(
-                    f"SELECT key FROM entries WHERE source_id = ? AND key IN ({marks})",  # noqa: S608
+                    f"SELECT key FROM entries WHERE source_id = ? AND key IN ({marks})",
                     (source_id, *chunk)))
             stored: list[Entry] = []
             seen: set[str] = set()
@@ -244,7 +244,7 @@ class SQLiteStorage:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             marks = ",".join("?" * len(chunk))
-            for row in self._query(f"SELECT * FROM entries WHERE id IN ({marks})", chunk):  # noqa: S608
+            for row in self._query(f"SELECT * FROM entries WHERE id IN ({marks})", chunk):
                 found[row["id"]] = self._entry(row)
         return [found[i] for i in ids if i in found]
 
@@ -280,10 +280,9 @@ class SQLiteStorage:
             if not source_ids:
                 return []
             marks = ",".join("?" * len(source_ids))
-            rows = self._query(
-                "SELECT t.topic, count(*) AS n FROM entry_topics t JOIN entries e ON e.id = t.entry_id"
-                f" WHERE e.source_id IN ({marks}) GROUP BY t.topic ORDER BY n DESC, t.topic",  # noqa: S608
-                list(source_ids))
+            sql = ("SELECT t.topic, count(*) AS n FROM entry_topics t JOIN entries e ON e.id = t.entry_id"
+                   f" WHERE e.source_id IN ({marks}) GROUP BY t.topic ORDER BY n DESC, t.topic")
+            rows = self._query(sql, list(source_ids))
         return [(r[0], int(r[1])) for r in rows]
 
     def set_entry_topics(self, updates: Sequence[tuple[int, tuple[str, ...]]]) -> None:

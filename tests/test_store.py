@@ -1,0 +1,128 @@
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.errors import StorageError
+from bot.models import Entry
+from bot.store.sqlite import SQLiteStorage
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def entry(key: str, minutes: int = 0, topics: tuple[str, ...] = ()) -> Entry:
+    return Entry(source_id="s", key=key, title=f"title {key}", link=f"https://x.example/{key}",
+                 summary=f"summary {key}", published=NOW - timedelta(minutes=minutes), topics=topics)
+
+
+def one_per_message(entries):
+    return [[e] for e in entries]
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStorage(tmp_path / "db.sqlite3")
+    s.sync_sources([("s", "https://x.example/feed")])
+    yield s
+    s.close()
+
+
+def test_first_poll_stores_all_but_queues_only_backfill(store):
+    result = store.store_entries("s", [entry(str(i), 10 - i) for i in range(10)], now=NOW, channels=[1, 2],
+                                 header="hi", backfill=3, pack=one_per_message)
+    assert len(result.new_entries) == 10
+    assert result.queued_messages == 6  # 3 newest × 2 channels
+    pending = store.pending_messages(now=NOW)
+    assert [store.entries_by_id(m.entry_ids)[0].key for m in pending if m.channel_id == 1] == ["7", "8", "9"]
+    # second poll: two new entries, both posted, old ones ignored
+    result = store.store_entries("s", [entry(str(i), 10 - i) for i in range(12)], now=NOW, channels=[1],
+                                 header=None, backfill=3, pack=one_per_message)
+    assert [e.key for e in result.new_entries] == ["10", "11"]
+    assert result.queued_messages == 2
+
+
+def test_restart_posts_nothing_twice(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    s = SQLiteStorage(path)
+    s.sync_sources([("s", "https://x")])
+    s.store_entries("s", [entry("a")], now=NOW, channels=[1], header=None, backfill=3, pack=one_per_message)
+    s.close()
+    s = SQLiteStorage(path)
+    result = s.store_entries("s", [entry("a"), entry("b")], now=NOW, channels=[1], header=None, backfill=3,
+                             pack=one_per_message)
+    assert [e.key for e in result.new_entries] == ["b"]
+    assert len(s.pending_messages(now=NOW)) == 2
+    s.close()
+
+
+def test_duplicate_keys_in_one_batch_stored_once(store):
+    result = store.store_entries("s", [entry("a"), entry("a")], now=NOW, channels=[1], header=None,
+                                 backfill=0, pack=one_per_message)
+    assert len(result.new_entries) == 1
+
+
+def test_outbox_lifecycle_and_nonce_stability(store):
+    store.store_entries("s", [entry("a"), entry("b")], now=NOW, channels=[5], header=None, backfill=5,
+                        pack=lambda es: [list(es)])
+    [message] = store.pending_messages(now=NOW)
+    assert len(message.entry_ids) == 2
+    assert message.nonce == store.pending_messages(now=NOW)[0].nonce
+    assert len(message.nonce) <= 25
+    store.mark_retry(message.id, error="503", next_attempt_at=NOW + timedelta(minutes=1))
+    assert store.pending_messages(now=NOW) == []
+    assert store.blocked_channels(now=NOW) == {5}
+    [again] = store.pending_messages(now=NOW + timedelta(minutes=2))
+    assert again.nonce == message.nonce and again.attempts == 1
+    store.mark_sent(message.id, now=NOW, discord_message_id="42")
+    assert store.pending_messages(now=NOW + timedelta(days=1)) == []
+    assert store.sent_count() == 1
+
+
+def test_failed_delivery_is_reported_per_source(store):
+    store.store_entries("s", [entry("a")], now=NOW, channels=[5], header=None, backfill=5, pack=one_per_message)
+    [message] = store.pending_messages(now=NOW)
+    store.mark_failed(message.id, error="channel 5: Missing Permissions")
+    assert store.failed_delivery_counts() == {"s": (1, "channel 5: Missing Permissions")}
+
+
+def test_source_state_tracks_validators_failures_and_url_changes(store):
+    store.record_fetch_success("s", now=NOW, etag='"v1"', last_modified="Sat, 28 Nov 2026 10:00:00 GMT")
+    state = store.source_state("s")
+    assert state.etag == '"v1"' and state.last_success_at == NOW
+    assert store.record_fetch_failure("s", now=NOW, error="boom", next_poll_at=NOW + timedelta(hours=1)) == 1
+    assert store.record_fetch_failure("s", now=NOW, error="boom2", next_poll_at=None, gone=True) == 2
+    state = store.source_state("s")
+    assert state.status == "gone" and state.last_error == "boom2" and state.consecutive_failures == 2
+    store.record_fetch_success("s", now=NOW, etag=None, last_modified=None, new_url="https://moved.example/")
+    state = store.source_state("s")
+    assert state.url == "https://moved.example/" and state.status == "active"
+    store.sync_sources([("s", "https://edited.example/feed")])  # config edited → forget the old URL
+    assert store.source_state("s").url == "https://edited.example/feed"
+    assert store.source_state("s").etag is None
+
+
+def test_latest_and_topics(store):
+    store.store_entries("s", [entry("a", 5, ("llm",)), entry("b", 1, ("llm", "moe"))], now=NOW, channels=[],
+                        header=None, backfill=0, pack=one_per_message)
+    assert [e.key for e in store.latest_entries(topic="llm", source_ids=None, limit=10)] == ["b", "a"]
+    assert store.latest_entries(topic=None, source_ids=(), limit=10) == []
+    assert store.topic_counts() == [("llm", 2), ("moe", 1)]
+    assert store.topic_counts(["other"]) == []
+
+
+def test_foreign_and_newer_databases_are_refused(tmp_path):
+    foreign = tmp_path / "foreign.sqlite3"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    with pytest.raises(StorageError, match="not a digestbot database"):
+        SQLiteStorage(foreign)
+    newer = tmp_path / "newer.sqlite3"
+    SQLiteStorage(newer).close()
+    db = sqlite3.connect(newer)
+    db.execute("PRAGMA user_version = 999")
+    db.commit()
+    db.close()
+    with pytest.raises(StorageError, match="newer digestbot"):
+        SQLiteStorage(newer)
