@@ -142,3 +142,5 @@ class OutboxMessage:
 class StoreResult:
     new_entries: tuple[Entry, ...]
     queued_messages: int
+    reissued: int = 0
+    """Entries skipped because their guid changed while link and title stayed the same."""

@@ -126,3 +126,14 @@ def test_foreign_and_newer_databases_are_refused(tmp_path):
     db.close()
     with pytest.raises(StorageError, match="newer digestbot"):
         SQLiteStorage(newer)
+
+
+def test_changing_guids_do_not_repost(store):
+    store.store_entries("s", [entry("a"), entry("b")], now=NOW, channels=[1], header=None, backfill=5,
+                        pack=one_per_message)
+    regenerated = [Entry(source_id="s", key=f"random-{e.key}-2", title=e.title, link=e.link, summary="x",
+                         published=e.published) for e in (entry("a"), entry("b"))]
+    result = store.store_entries("s", [*regenerated, entry("c")], now=NOW, channels=[1], header=None,
+                                 backfill=5, pack=one_per_message)
+    assert [e.key for e in result.new_entries] == ["c"]
+    assert result.reissued == 2

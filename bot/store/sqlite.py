@@ -203,10 +203,11 @@ class SQLiteStorage:
                 known.update(r[0] for r in db.execute(
                     f"SELECT key FROM entries WHERE source_id = ? AND key IN ({marks})",
                     (source_id, *chunk)))
+            reissued = self._reissued(db, source_id, [e for e in entries if e.key not in known])
             stored: list[Entry] = []
             seen: set[str] = set()
             for entry in entries:
-                if entry.key in known or entry.key in seen:
+                if entry.key in known or entry.key in seen or (entry.link, entry.title) in reissued:
                     continue
                 seen.add(entry.key)
                 cursor = db.execute(
@@ -229,7 +230,21 @@ class SQLiteStorage:
                         (channel, source_id, header, json.dumps([e.id for e in group]), _ts(now), _ts(now)))
                     queued += 1
             db.execute("UPDATE sources SET polled_once = 1 WHERE id = ?", (source_id,))
-            return StoreResult(new_entries=tuple(stored), queued_messages=queued)
+            skipped = sum(1 for e in entries if e.key not in known and (e.link, e.title) in reissued)
+            return StoreResult(new_entries=tuple(stored), queued_messages=queued, reissued=skipped)
+
+    @staticmethod
+    def _reissued(db: sqlite3.Connection, source_id: str, candidates: Sequence[Entry]) -> set[tuple[str, str]]:
+        """(link, title) pairs already stored under another key: feeds whose guids change on every
+        fetch would otherwise re-post everything."""
+        links = list({e.link for e in candidates if e.link})
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(links), 500):
+            chunk = links[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update((r[0], r[1]) for r in db.execute(
+                f"SELECT link, title FROM entries WHERE source_id = ? AND link IN ({marks})", (source_id, *chunk)))
+        return found
 
     def _entry(self, row: sqlite3.Row) -> Entry:
         return Entry(
