@@ -98,6 +98,8 @@ class DiscordSettings(_Model):
     gateway_url: str = DEFAULT_GATEWAY
     guild_ids: tuple[int, ...] = ()
     """Guilds to sync slash commands to instantly (global sync can take up to an hour)."""
+    admin_channel: int | None = None
+    """Channel for operator notices (a source paused after repeated failures, and recovered)."""
     ephemeral_replies: bool = True
     results_per_page: int = Field(default=5, ge=1, le=10)
 
@@ -156,6 +158,8 @@ class PollDefaults(_Model):
     summary_length: int = Field(default=300, ge=20, le=4096)
     header: str | None = "📡 LATEST UPDATES"
     max_backoff: Duration = timedelta(hours=6)
+    pause_after_failures: int = Field(default=10, ge=1, le=1000)
+    """After this many failures in a row a source is paused: polled only every max_backoff."""
 
     @field_validator("interval")
     @classmethod

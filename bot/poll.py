@@ -17,7 +17,7 @@ from bot.clock import Clock
 from bot.config import Config, SourceConfig
 from bot.errors import DigestError, FetchError
 from bot.fetch import Fetcher
-from bot.format import pack_embeds, render_entry
+from bot.format import defuse_mentions, pack_embeds, render_entry
 from bot.models import Entry
 from bot.normalize import normalize_entries
 from bot.parse import parse_feed
@@ -45,6 +45,11 @@ def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
         indexed.sort(key=lambda pair: (pair[1].published, -pair[0]))
         return [e for _, e in indexed]
     return list(reversed(entries))
+
+
+def safe_notice(text: str) -> str:
+    """Notices quote feed errors; keep them short and unable to ping."""
+    return defuse_mentions(text)[:1900]
 
 
 class Poller:
@@ -99,6 +104,7 @@ class Poller:
                 self.storage.record_fetch_success, source.id, now=self.clock(),
                 etag=result.etag or state.etag, last_modified=result.last_modified or state.last_modified,
                 new_url=result.permanent_url)
+            await self._note_recovery(source, state.status)
             return PollOutcome(source.id, ok=True, not_modified=True)
         try:
             entries = await asyncio.to_thread(self._parse, result.body, result.url, result.content_type,
@@ -112,6 +118,7 @@ class Poller:
         await asyncio.to_thread(
             self.storage.record_fetch_success, source.id, now=self.clock(), etag=result.etag,
             last_modified=result.last_modified, new_url=result.permanent_url)
+        await self._note_recovery(source, state.status)
         if stored.new_entries and self.on_new_entries:
             self.on_new_entries(len(stored.new_entries))
         return PollOutcome(source.id, ok=True, new_entries=len(stored.new_entries),
@@ -127,13 +134,35 @@ class Poller:
         delay = self.backoff(source, failures_before, retry_after)
         log.warning("source %s failed (%d in a row), next try in %s: %s", source.id, failures_before + 1,
                     delay, error)
-        await asyncio.to_thread(self.storage.record_fetch_failure, source.id, now=self.clock(), error=error,
-                                next_poll_at=None if gone else self.clock() + delay, gone=gone)
+        failures = await asyncio.to_thread(
+            self.storage.record_fetch_failure, source.id, now=self.clock(), error=error,
+            next_poll_at=None if gone else self.clock() + delay, gone=gone)
+        if failures == self.config.defaults.pause_after_failures and not gone:
+            await asyncio.to_thread(self.storage.set_source_status, source.id, "paused")
+            await self._notify(source, f"⏸️ Source **{source.name}** failed {failures} times in a row and is "
+                               f"paused (retried every {self.config.defaults.max_backoff}). Last error: {error}")
+        elif gone:
+            await self._notify(source, f"🛑 Source **{source.name}** is gone (HTTP 410) and is no longer polled.")
+
+    async def _note_recovery(self, source: SourceConfig, status_before: str) -> None:
+        if status_before == "paused":
+            await asyncio.to_thread(self.storage.set_source_status, source.id, "active")
+            await self._notify(source, f"✅ Source **{source.name}** recovered and is polled normally again.")
+
+    async def _notify(self, source: SourceConfig, text: str) -> None:
+        channel = self.config.discord.admin_channel
+        if channel is not None:
+            await asyncio.to_thread(self.storage.enqueue_notice, channel, source.id, safe_notice(text),
+                                    now=self.clock())
+            if self.on_new_entries:
+                self.on_new_entries(0)
 
     def backoff(self, source: SourceConfig, failures_before: int, retry_after: float | None) -> timedelta:
         """Retry-After when given; else the interval doubled per failure, capped, with ±10% jitter."""
         if retry_after is not None:
             return timedelta(seconds=max(0.0, retry_after))
+        if failures_before + 1 >= self.config.defaults.pause_after_failures:
+            return self.config.defaults.max_backoff
         base = source.interval * (2 ** min(failures_before, 16))
         capped = min(base, self.config.defaults.max_backoff)
         return capped * self.rng.uniform(0.9, 1.1)

@@ -188,6 +188,16 @@ class SQLiteStorage:
             row = db.execute("SELECT consecutive_failures FROM sources WHERE id = ?", (source_id,)).fetchone()
             return int(row[0]) if row else 0
 
+    def set_source_status(self, source_id: str, status: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE sources SET status = ? WHERE id = ?", (status, source_id))
+
+    def enqueue_notice(self, channel_id: int, source_id: str, text: str, *, now: datetime) -> None:
+        """A text-only message (e.g. to the admin channel) with the same delivery guarantees."""
+        with self._tx() as db:
+            db.execute("INSERT INTO outbox(channel_id, source_id, header, entry_ids, next_attempt_at, created_at)"
+                       " VALUES (?, ?, ?, '[]', ?, ?)", (channel_id, source_id, text, _ts(now), _ts(now)))
+
     # -- entries ----------------------------------------------------------------------------
     def store_entries(self, source_id: str, entries: Sequence[Entry], *, now: datetime,
                       channels: Sequence[int], header: str | None, backfill: int,
