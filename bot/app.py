@@ -114,13 +114,14 @@ class App:
 
     # -- long-running ------------------------------------------------------------------------
     async def run_forever(self, deliverer: Deliverer, *, checks: HealthChecks | None = None,
-                          stop: asyncio.Event | None = None, extra: Sequence[asyncio.Task[None]] = ()) -> None:
+                          stop: asyncio.Event | None = None, extra: Sequence[asyncio.Task[None]] = (),
+                          ready: Callable[[], bool] | None = None) -> None:
         stop = stop or asyncio.Event()
         worker = self.attach_deliverer(deliverer)
         self.scheduler = build_scheduler(self.config.sources, self.poller.poll, jitter=self.config.defaults.jitter,
                                          first_run=self.clock() + timedelta(seconds=1))
         self.scheduler.start()
-        tasks = [asyncio.create_task(worker.run_forever(), name="outbox"),
+        tasks = [asyncio.create_task(worker.run_forever(ready=ready), name="outbox"),
                  asyncio.create_task(self.indexer.run_forever(), name="indexer"), *extra]
         runner = None
         if self.config.health.enabled:
@@ -193,8 +194,7 @@ async def run_discord(config: Config) -> None:
         client_task = asyncio.create_task(run_client(), name="discord")
         try:
             await app.run_forever(DiscordDeliverer(client), checks=app.health_checks(gateway=lambda: client.connected),
-                                  stop=stop,
-                                  extra=[client_task])
+                                  stop=stop, extra=[client_task], ready=lambda: client.connected)
         finally:
             if not client.is_closed():
                 await client.close()

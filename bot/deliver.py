@@ -108,9 +108,13 @@ class OutboxWorker:
                                 discord_message_id=message_id)
         return "sent"
 
-    async def run_forever(self, poll_every: float = 5.0) -> None:
-        """Deliver whenever woken (new entries) or every ``poll_every`` seconds (retries)."""
+    async def run_forever(self, poll_every: float = 5.0, *, ready: Callable[[], bool] | None = None) -> None:
+        """Deliver whenever woken (new entries) or every ``poll_every`` seconds (retries).
+        ``ready`` (e.g. "the gateway is connected") gates every round, so nothing is attempted
+        against a client that is not logged in yet."""
         while True:
+            while ready is not None and not ready():
+                await asyncio.sleep(0.2)
             try:
                 await self.deliver_due()
             except Exception:
