@@ -104,25 +104,29 @@ class DigestBot(commands.Bot):
         await self.sync_commands()
 
     async def sync_commands(self) -> None:
-        """Global sync, plus a copy per configured guild (global changes can take an hour to show).
+        """With ``discord.guild_ids`` set, commands go to those guilds only (instant) and the global
+        list is emptied, so no command shows twice; otherwise a global sync (can take an hour).
 
         A failed sync is logged, not fatal: feeds still post without commands."""
+        guilds = [discord.Object(id=guild_id) for guild_id in self.config.discord.guild_ids]
+        for guild in guilds:
+            self.tree.copy_global_to(guild=guild)
+        if guilds:
+            self.tree.clear_commands(guild=None)
         try:
             synced = await self.tree.sync()
             log.info("synced %d global commands", len(synced))
         except discord.HTTPException:
             log.exception("could not sync global slash commands")
-        for guild_id in self.config.discord.guild_ids:
-            guild = discord.Object(id=guild_id)
-            self.tree.copy_global_to(guild=guild)
+        for guild in guilds:
             try:
                 synced = await self.tree.sync(guild=guild)
-                log.info("synced %d commands to guild %s", len(synced), guild_id)
+                log.info("synced %d commands to guild %s", len(synced), guild.id)
             except discord.Forbidden:
                 log.error("cannot sync commands to guild %s: is the bot in it, invited with the "
-                          "applications.commands scope?", guild_id)
+                          "applications.commands scope?", guild.id)
             except discord.HTTPException:
-                log.exception("could not sync slash commands to guild %s", guild_id)
+                log.exception("could not sync slash commands to guild %s", guild.id)
 
     async def on_connect(self) -> None:
         """READY has just set ``ws.gateway`` to Discord's ``resume_gateway_url``; with a custom

@@ -155,11 +155,11 @@ async def bot(api: RecorderAPI) -> AsyncIterator[DigestBot]:
     await client.close()
 
 
-async def test_login_syncs_global_and_guild_commands(api: RecorderAPI, bot: DigestBot) -> None:
+async def test_login_syncs_commands_to_configured_guilds_only(api: RecorderAPI, bot: DigestBot) -> None:
     puts = [c for c in api.calls if c.method == "PUT"]
     assert [c.path for c in puts] == [f"/applications/{APP_ID}/commands",
                                       f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"]
-    assert {c["name"] for c in puts[0].body} == {"search", "latest", "topics", "sources"}
+    assert puts[0].body == []  # global list emptied: no command shows twice in the guild
     assert {c["name"] for c in puts[1].body} == {"search", "latest", "topics", "sources"}
 
 
