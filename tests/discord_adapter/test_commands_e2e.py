@@ -143,7 +143,8 @@ def interaction_payload(kind: int, data: dict[str, Any], **extra: Any) -> dict[s
 
 
 def slash(name: str, **options: str) -> dict[str, Any]:
-    return interaction_payload(2, {"id": str(next(_ids)), "name": name, "type": 1,
+    # guild commands carry the guild id in their data, as Discord sends them
+    return interaction_payload(2, {"id": str(next(_ids)), "name": name, "type": 1, "guild_id": str(GUILD_ID),
                                    "options": [{"name": k, "type": 3, "value": v} for k, v in options.items()]})
 
 
@@ -244,7 +245,7 @@ async def test_public_replies_when_configured(api: RecorderAPI) -> None:
 
 
 async def test_autocomplete_offers_only_this_guilds_sources(api: RecorderAPI, bot: DigestBot) -> None:
-    payload = interaction_payload(4, {"id": str(next(_ids)), "name": "search", "type": 1,
+    payload = interaction_payload(4, {"id": str(next(_ids)), "name": "search", "type": 1, "guild_id": str(GUILD_ID),
                                       "options": [{"name": "source", "type": 3, "value": "", "focused": True}]})
     bot._connection.parse_interaction_create(payload)
     [callback] = await api.wait_for(lambda c: c.path.endswith("/callback"))
