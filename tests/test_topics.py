@@ -1,0 +1,44 @@
+from bot.config import TopicDef, bundled_demo_config, load_config
+from bot.fold import fold, to_simplified
+from bot.topics import TopicMatcher
+
+TOPICS = {
+    "hallucination": TopicDef(label="Hallucination 幻觉", keywords=("hallucination", "hallucinate", "幻觉")),
+    "llm": TopicDef(keywords=("llm", "large language model", "大模型")),
+    "attention": TopicDef(keywords=("attention", "注意力")),
+}
+
+
+def assign(title="", summary="", categories=(), source_topics=()):
+    return TopicMatcher.from_config(TOPICS).assign(title=title, summary=summary, categories=categories,
+                                                   source_topics=source_topics)
+
+
+def test_keywords_in_any_language_and_traditional_script():
+    assert assign(title="大模型幻覺問題") == ("hallucination", "llm")
+    assert assign(summary="Why LLMs hallucinate") == ("hallucination", "llm")
+
+
+def test_latin_keywords_match_at_word_start_only():
+    assert assign(summary="PagedAttention is clever") == ()
+    assert assign(summary="self-attention and Attention-free") == ("attention",)
+    assert assign(summary="xllm") == ()
+
+
+def test_source_topics_first_then_categories():
+    assert assign(summary="nothing here", categories=["Hallucination 幻觉"], source_topics=["llm"]) == (
+        "llm", "hallucination")
+    assert assign(categories=["ATTENTION"]) == ("attention",)
+
+
+def test_default_topic_set_tags_demo_like_text():
+    config = load_config(bundled_demo_config(), env={})
+    matcher = TopicMatcher.from_config(config.topics)
+    topics = matcher.assign(title="扩散模型入门", summary="DDPM 与 score matching", categories=(), source_topics=())
+    assert topics == ("diffusion",)
+    assert "alignment" in matcher.assign(title="DPO — 直接偏好优化", summary="", categories=(), source_topics=())
+
+
+def test_fold():
+    assert fold("ＬＬＭ 幻覺") == "llm 幻觉"
+    assert to_simplified("注意力機制與擴散模型") == "注意力机制与扩散模型"
