@@ -1,0 +1,130 @@
+"""Ingest benchmark: the real feeds of the corpus over local HTTP, digestbot vs reader, side by side.
+
+    python bench/bench_ingest.py [--corpus ../shared/corpus/real] [--repeat 1]
+
+First update (fetch, parse, normalise, store, index) and a second update where every feed answers
+304. Each engine runs in its own subprocess so peak memory (ru_maxrss) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.feed_http import serve_folder  # noqa: E402
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+async def run_digestbot(urls: list[str], workdir: Path) -> dict[str, float]:
+    from bot.app import App
+    from bot.config import load_config
+
+    sources = "\n".join(f"  - {{name: 'feed {i}', id: 'f{i}', url: '{u}'}}" for i, u in enumerate(urls))
+    cfg = workdir / "bench.yaml"
+    cfg.write_text(f"""
+storage: {{path: {workdir / 'db.sqlite3'}}}
+health: {{enabled: false}}
+fetch: {{allow_private_networks: [127.0.0.1/32], per_host_limit: 16}}
+sources:
+{sources}
+""")
+    config = load_config(cfg, env={})
+    async with App.open(config) as app:
+        t0 = time.perf_counter()
+        outcomes = await app.poll_all(force=True)
+        await asyncio.to_thread(app.indexer.catch_up)
+        first = time.perf_counter() - t0
+        entries = sum(o.new_entries for o in outcomes)
+        failed = sum(not o.ok for o in outcomes)
+        t0 = time.perf_counter()
+        outcomes2 = await app.poll_all(force=True)
+        second = time.perf_counter() - t0
+        not_modified = sum(o.not_modified for o in outcomes2)
+    return {"first_s": first, "second_s": second, "entries": entries, "failed": failed,
+            "not_modified": not_modified}
+
+
+def run_reader(urls: list[str], workdir: Path) -> dict[str, float]:
+    from reader import make_reader
+
+    reader = make_reader(str(workdir / "reader.sqlite"))
+    reader.enable_search()
+    for url in urls:
+        reader.add_feed(url)
+    t0 = time.perf_counter()
+    results = list(reader.update_feeds_iter(workers=8))
+    reader.update_search()
+    first = time.perf_counter() - t0
+    failed = sum(1 for r in results if isinstance(r.value, Exception))
+    entries = reader.get_entry_counts().total
+    t0 = time.perf_counter()
+    list(reader.update_feeds_iter(workers=8))
+    second = time.perf_counter() - t0
+    reader.close()
+    return {"first_s": first, "second_s": second, "entries": entries, "failed": failed, "not_modified": -1}
+
+
+def child(engine: str, corpus: Path) -> None:
+    files = corpus_files(corpus)
+
+    async def main() -> dict[str, float]:
+        async with serve_folder(corpus) as base:
+            urls = [f"{base}/{p.relative_to(corpus).as_posix()}" for p in files]
+            with tempfile.TemporaryDirectory() as tmp:
+                if engine == "digestbot":
+                    return await run_digestbot(urls, Path(tmp))
+                return await asyncio.to_thread(run_reader, urls, Path(tmp))
+
+    result = asyncio.run(main())
+    result["feeds"] = len(files)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    default = Path(os.environ.get("DIGESTBOT_CORPUS", Path(__file__).resolve().parents[2] / "shared/corpus"))
+    parser.add_argument("--corpus", type=Path, default=default / "real")
+    parser.add_argument("--engines", default="digestbot,reader")
+    parser.add_argument("--child")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.corpus)
+        return
+    rows = {}
+    for engine in args.engines.split(","):
+        out = subprocess.run([sys.executable, __file__, "--child", engine, "--corpus", str(args.corpus)],
+                             capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(f"{engine} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+            continue
+        rows[engine] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\nIngest: {args.corpus} over local HTTP\n")
+    print(f"| engine | feeds | entries | failed feeds | first update s | entries/s | feeds/s | 304 re-poll s "
+          f"| peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for engine, r in rows.items():
+        print(f"| {engine} | {r['feeds']} | {r['entries']} | {r['failed']} | {r['first_s']:.2f} | "
+              f"{r['entries'] / r['first_s']:.0f} | {r['feeds'] / r['first_s']:.0f} | {r['second_s']:.3f} | "
+              f"{r['peak_rss_mb']:.0f} |")
+    if "digestbot" in rows and "reader" in rows:
+        d, r = rows["digestbot"], rows["reader"]
+        print(f"\nspeed-up vs reader: first update {r['first_s'] / d['first_s']:.1f}x, "
+              f"304 re-poll {r['second_s'] / d['second_s']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""A minimal static file server with ETag/Last-Modified and 304s, for benchmarks (loopback only)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.utils import formatdate
+from pathlib import Path
+
+from aiohttp import web
+
+
+@asynccontextmanager
+async def serve_folder(folder: Path) -> AsyncIterator[str]:
+    cache: dict[str, tuple[bytes, str, str]] = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            body = path.read_bytes()
+            cache[path.relative_to(folder).as_posix()] = (
+                body, '"' + hashlib.sha1(body).hexdigest() + '"', formatdate(path.stat().st_mtime, usegmt=True))
+
+    async def handle(request: web.Request) -> web.Response:
+        item = cache.get(request.match_info["path"])
+        if item is None:
+            raise web.HTTPNotFound()
+        body, etag, modified = item
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag, "Last-Modified": modified})
+        ctype = "application/json" if request.match_info["path"].endswith(".json") else "application/xml"
+        return web.Response(body=body, headers={"ETag": etag, "Last-Modified": modified, "Content-Type": ctype})
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
