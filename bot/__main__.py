@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import urllib.request
 from collections.abc import Sequence
@@ -123,8 +124,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         date = f"{when:%Y-%m-%d}" if when else "undated"
         topics = f" · {', '.join(e.topics)}" if e.topics else ""
         print(f"{rank}. {e.title}\n   {e.link or '(no link)'}\n   {item.source_name} · {date}{topics}"
-              f"\n   {item.snippet.replace('**', '')}\n")
+              f"\n   {plain(item.snippet)}\n")
     return 0
+
+
+def plain(markdown: str) -> str:
+    """A snippet as terminal text: bold markers, escapes and zero-width joiners removed."""
+    return re.sub(r"\\(.)", r"\1", markdown.replace("**", "")).replace("\u200b", "")
 
 
 def _iso(value: datetime | None) -> str | None:

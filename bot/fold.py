@@ -23,7 +23,7 @@ def _t2s_table() -> dict[int, str]:
         source, _, targets = line.partition("\t")
         if len(source) == 1 and targets:
             target = targets.split(" ")[0]
-            if target and target != source:
+            if len(target) == 1 and target != source:  # one-for-one keeps offsets aligned
                 table[ord(source)] = target
     return table
 

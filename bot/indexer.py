@@ -89,5 +89,5 @@ def retag_if_config_changed(config: Config, storage: SQLiteStorage, index: Searc
             index.add(storage.entries_by_id(ids[start:start + 5000]))
         index.commit(index.last_indexed_id)
     storage.set_meta("topics_fingerprint", fingerprint)
-    log.info("topic configuration changed: re-tagged %d stored entries", len(changed))
+    log.log(logging.INFO if changed else logging.DEBUG, "topic configuration changed: re-tagged %d stored entries", len(changed))
     return len(changed)

@@ -1,0 +1,1 @@
+"""Search over stored entries: one tokenizer for index and query, a derived tantivy index."""
