@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.feed_http import serve_folder  # noqa: E402
+from bench.feed_http import serve_folder
 
 
 def corpus_files(folder: Path) -> list[Path]:
@@ -38,6 +38,7 @@ async def run_digestbot(urls: list[str], workdir: Path) -> dict[str, float]:
 storage: {{path: {workdir / 'db.sqlite3'}}}
 health: {{enabled: false}}
 fetch: {{allow_private_networks: [127.0.0.1/32], per_host_limit: 16}}
+ingest: {{processes: 2}}
 sources:
 {sources}
 """)
@@ -45,8 +46,10 @@ sources:
     async with App.open(config) as app:
         t0 = time.perf_counter()
         outcomes = await app.poll_all(force=True)
-        await asyncio.to_thread(app.indexer.catch_up)
+        polled = time.perf_counter() - t0
+        await app.indexer.catch_up_async()
         first = time.perf_counter() - t0
+        print(f"digestbot: poll+store {polled:.2f}s, index {first - polled:.2f}s", file=sys.stderr)
         entries = sum(o.new_entries for o in outcomes)
         failed = sum(not o.ok for o in outcomes)
         t0 = time.perf_counter()
@@ -65,16 +68,19 @@ def run_reader(urls: list[str], workdir: Path) -> dict[str, float]:
     for url in urls:
         reader.add_feed(url)
     t0 = time.perf_counter()
-    results = list(reader.update_feeds_iter(workers=8))
-    reader.update_search()
+    results = list(reader.update_feeds_iter(scheduled=False, workers=8))
     first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    reader.update_search()
+    search_s = time.perf_counter() - t0
     failed = sum(1 for r in results if isinstance(r.value, Exception))
     entries = reader.get_entry_counts().total
     t0 = time.perf_counter()
-    list(reader.update_feeds_iter(workers=8))
+    list(reader.update_feeds_iter(scheduled=False, workers=8))
     second = time.perf_counter() - t0
     reader.close()
-    return {"first_s": first, "second_s": second, "entries": entries, "failed": failed, "not_modified": -1}
+    return {"first_s": first, "second_s": second, "entries": entries, "failed": failed, "not_modified": -1,
+            "search_s": search_s}
 
 
 def child(engine: str, corpus: Path) -> None:
@@ -90,7 +96,8 @@ def child(engine: str, corpus: Path) -> None:
 
     result = asyncio.run(main())
     result["feeds"] = len(files)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                             + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     print(json.dumps(result))
 
 
@@ -111,10 +118,13 @@ def main() -> None:
         if out.returncode != 0:
             print(f"{engine} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
             continue
+        for line in out.stderr.splitlines():
+            if line.startswith(engine + ":"):
+                print(line)
         rows[engine] = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"\nIngest: {args.corpus} over local HTTP\n")
-    print(f"| engine | feeds | entries | failed feeds | first update s | entries/s | feeds/s | 304 re-poll s "
-          f"| peak RSS MB |")
+    print("| engine | feeds | entries | failed feeds | first update s | entries/s | feeds/s | 304 re-poll s "
+          "| peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for engine, r in rows.items():
         print(f"| {engine} | {r['feeds']} | {r['entries']} | {r['failed']} | {r['first_s']:.2f} | "

@@ -25,6 +25,7 @@ from bot.fetch import Fetcher, FetchSettings
 from bot.format import MessageSpec, header_content, render_entry
 from bot.health import HealthChecks, start_health_server
 from bot.indexer import Indexer, retag_if_config_changed
+from bot.ingest import IngestPool
 from bot.models import Entry, OutboxMessage
 from bot.poll import Poller, PollOutcome
 from bot.schedule import build_scheduler, scheduler_alive
@@ -50,16 +51,18 @@ class App:
     """The running bot's parts, wired together. Use ``async with App.open(config) as app``."""
 
     def __init__(self, config: Config, storage: SQLiteStorage, index: SearchIndex, fetcher: Fetcher,
-                 *, clock: Clock) -> None:
+                 *, clock: Clock, pool: IngestPool | None = None) -> None:
         self.config = config
         self.storage = storage
         self.index = index
         self.fetcher = fetcher
         self.clock = clock
-        self.indexer = Indexer(storage, index)
+        self.pool = pool or IngestPool(0, config.topics)
+        self.indexer = Indexer(storage, index, pool=self.pool)
         self.catalog = Catalog(config, storage, index, clock=clock)
         self.worker: OutboxWorker | None = None
-        self.poller = Poller(config, storage, fetcher, clock=clock, on_new_entries=self._on_new_entries)
+        self.poller = Poller(config, storage, fetcher, clock=clock, pool=self.pool,
+                             on_new_entries=self._on_new_entries)
         self.scheduler: AsyncIOScheduler | None = None
         self.topic_labels = {k: v.label or k for k, v in config.topics.items()}
 
@@ -70,13 +73,15 @@ class App:
         try:
             await asyncio.to_thread(storage.sync_sources, [(s.id, s.url) for s in config.sources])
             index = await asyncio.to_thread(SearchIndex.open, config.storage.resolved_index_path)
+            pool = IngestPool(config.ingest.processes, config.topics)
             try:
                 async with Fetcher(fetch_settings(config)) as fetcher:
-                    app = cls(config, storage, index, fetcher, clock=clock)
-                    await asyncio.to_thread(app.indexer.catch_up)
+                    app = cls(config, storage, index, fetcher, clock=clock, pool=pool)
+                    await app.indexer.catch_up_async()
                     await asyncio.to_thread(retag_if_config_changed, config, storage, index)
                     yield app
             finally:
+                await asyncio.to_thread(pool.close)
                 await asyncio.to_thread(index.close)
         finally:
             await asyncio.to_thread(storage.close)
@@ -109,7 +114,7 @@ class App:
         worker = self.attach_deliverer(deliverer)
         outcomes = await self.poll_all(force=True)
         await worker.deliver_due()
-        await asyncio.to_thread(self.indexer.catch_up)
+        await self.indexer.catch_up_async()
         return outcomes
 
     # -- long-running ------------------------------------------------------------------------

@@ -169,6 +169,12 @@ class PollDefaults(_Model):
         return value
 
 
+class IngestSettings(_Model):
+    processes: int = Field(default=0, ge=0, le=64)
+    """Worker processes for parsing and indexing; 0 = a thread (smallest footprint). Use the
+    number of cores for hundreds of feeds."""
+
+
 class TopicDef(_Model):
     label: str | None = None
     keywords: tuple[str, ...] = ()
@@ -232,6 +238,7 @@ class ConfigModel(_Model):
     fetch: FetchSettingsModel = FetchSettingsModel()
     health: HealthSettings = HealthSettings()
     defaults: PollDefaults = PollDefaults()
+    ingest: IngestSettings = IngestSettings()
     topics: dict[str, TopicDef] = {}
     include: tuple[str, ...] = ()
     sources: tuple[SourceModel, ...] = ()
@@ -299,6 +306,7 @@ class Config(BaseModel):
     fetch: FetchSettingsModel
     health: HealthSettings
     defaults: PollDefaults
+    ingest: IngestSettings = IngestSettings()
     topics: dict[str, TopicDef]
     sources: tuple[SourceConfig, ...]
     token: str | None = Field(default=None, repr=False)
@@ -362,7 +370,7 @@ def _raw_document(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     if "token" in data or (isinstance(data.get("discord"), dict) and "token" in data["discord"]):
         raise ConfigError("the bot token must not be in the config file; set DISCORD_TOKEN "
                           "(or DISCORD_TOKEN_FILE) in the environment", file=str(path), key="discord.token")
-    return data
+    return dict(data)
 
 
 def _merge_includes(path: Path, data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
@@ -472,6 +480,7 @@ def _resolve(model: ConfigModel, path: Path, env: Mapping[str, str]) -> Config:
         fetch=model.fetch,
         health=model.health,
         defaults=model.defaults,
+        ingest=model.ingest,
         topics=model.topics,
         sources=tuple(sources),
         token=read_token(env),

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from bot.config import Config
+from bot.ingest import IngestPool
 from bot.search.index import SearchIndex
 from bot.store.sqlite import SQLiteStorage
 from bot.topics import TopicMatcher
@@ -24,9 +25,11 @@ Progress = Callable[[int, int], None]
 
 
 class Indexer:
-    def __init__(self, storage: SQLiteStorage, index: SearchIndex, *, batch: int = 5000) -> None:
+    def __init__(self, storage: SQLiteStorage, index: SearchIndex, *, batch: int = 5000,
+                 pool: IngestPool | None = None) -> None:
         self.storage = storage
         self.index = index
+        self.pool = pool
         self.batch = batch
         self.wake = asyncio.Event()
 
@@ -46,6 +49,22 @@ class Indexer:
             if progress:
                 progress(done, max(total, done))
 
+    async def catch_up_async(self) -> int:
+        """Like ``catch_up``, tokenizing in the ingest pool (all cores) when there is one."""
+        if self.pool is None or self.pool.processes == 0:
+            return await asyncio.to_thread(self.catch_up)
+        done = 0
+        last = self.index.last_indexed_id
+        while True:
+            entries = await asyncio.to_thread(self.storage.entries_after, last, self.batch)
+            if not entries:
+                return done
+            tokens = await self.pool.tokenize(entries)
+            await asyncio.to_thread(self.index.add, entries, tokens)
+            last = entries[-1].id or last
+            await asyncio.to_thread(self.index.commit, last)
+            done += len(entries)
+
     def rebuild(self, progress: Progress | None = None) -> int:
         self.index.clear()
         return self.catch_up(progress)
@@ -53,7 +72,7 @@ class Indexer:
     async def run_forever(self, every: float = 30.0) -> None:
         while True:
             try:
-                count = await asyncio.to_thread(self.catch_up)
+                count = await self.catch_up_async()
                 if count:
                     log.info("indexed %d new entries", count)
             except Exception:
@@ -89,5 +108,6 @@ def retag_if_config_changed(config: Config, storage: SQLiteStorage, index: Searc
             index.add(storage.entries_by_id(ids[start:start + 5000]))
         index.commit(index.last_indexed_id)
     storage.set_meta("topics_fingerprint", fingerprint)
-    log.log(logging.INFO if changed else logging.DEBUG, "topic configuration changed: re-tagged %d stored entries", len(changed))
+    log.log(logging.INFO if changed else logging.DEBUG,
+            "topic configuration changed: re-tagged %d stored entries", len(changed))
     return len(changed)

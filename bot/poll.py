@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -18,11 +18,9 @@ from bot.config import Config, SourceConfig
 from bot.errors import DigestError, FetchError
 from bot.fetch import Fetcher
 from bot.format import defuse_mentions, pack_embeds, render_entry
+from bot.ingest import IngestPool
 from bot.models import Entry
-from bot.normalize import normalize_entries
-from bot.parse import parse_feed
 from bot.store.sqlite import SQLiteStorage
-from bot.topics import TopicMatcher
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +36,6 @@ class PollOutcome:
     error: str | None = None
 
 
-def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
-    """Feeds list newest first, usually. Sort by date when every entry has one, else reverse."""
-    if entries and all(e.published is not None for e in entries):
-        indexed = list(enumerate(entries))
-        indexed.sort(key=lambda pair: (pair[1].published, -pair[0]))
-        return [e for _, e in indexed]
-    return list(reversed(entries))
-
-
 def safe_notice(text: str) -> str:
     """Notices quote feed errors; keep them short and unable to ping."""
     return defuse_mentions(text)[:1900]
@@ -54,14 +43,14 @@ def safe_notice(text: str) -> str:
 
 class Poller:
     def __init__(self, config: Config, storage: SQLiteStorage, fetcher: Fetcher, *, clock: Clock,
-                 rng: random.Random | None = None,
+                 rng: random.Random | None = None, pool: IngestPool | None = None,
                  on_new_entries: Callable[[int], None] | None = None) -> None:
         self.config = config
         self.storage = storage
         self.fetcher = fetcher
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self.matcher = TopicMatcher.from_config(config.topics)
+        self.pool = pool or IngestPool(0, config.topics)
         self.topic_labels = {k: v.label or k for k, v in config.topics.items()}
         self.on_new_entries = on_new_entries
 
@@ -71,11 +60,6 @@ class Poller:
                                    color=source.color, topic_labels=self.topic_labels) for e in entries]
             return [[entries[i] for i in group] for group in pack_embeds(embeds)]
         return pack
-
-    def tag(self, entries: Sequence[Entry], source: SourceConfig) -> list[Entry]:
-        return [replace(e, topics=self.matcher.assign(title=e.title, summary=e.summary,
-                                                      categories=e.categories, source_topics=source.topics))
-                for e in entries]
 
     async def poll(self, source: SourceConfig, *, force: bool = False) -> PollOutcome:
         try:
@@ -107,8 +91,8 @@ class Poller:
             await self._note_recovery(source, state.status)
             return PollOutcome(source.id, ok=True, not_modified=True)
         try:
-            entries = await asyncio.to_thread(self._parse, result.body, result.url, result.content_type,
-                                              source)
+            entries = await self.pool.parse(result.body, result.url, result.content_type, source.id,
+                                            source.topics)
         except DigestError as exc:
             await self._record_failure(source, str(exc), None, state.consecutive_failures)
             return PollOutcome(source.id, ok=False, error=str(exc))
@@ -123,11 +107,6 @@ class Poller:
             self.on_new_entries(len(stored.new_entries))
         return PollOutcome(source.id, ok=True, new_entries=len(stored.new_entries),
                            queued_messages=stored.queued_messages)
-
-    def _parse(self, body: bytes, url: str, content_type: str | None, source: SourceConfig) -> list[Entry]:
-        feed = parse_feed(body, url, content_type)
-        entries = normalize_entries(feed, source.id, feed_url=url)
-        return order_oldest_first(self.tag(entries, source))
 
     async def _record_failure(self, source: SourceConfig, error: str, retry_after: float | None,
                               failures_before: int, *, gone: bool = False) -> None:
@@ -165,4 +144,5 @@ class Poller:
             return self.config.defaults.max_backoff
         base = source.interval * (2 ** min(failures_before, 16))
         capped = min(base, self.config.defaults.max_backoff)
-        return capped * self.rng.uniform(0.9, 1.1)
+        jittered: timedelta = capped * self.rng.uniform(0.9, 1.1)
+        return jittered

@@ -42,7 +42,7 @@ class TopicMatcher:
 
     def assign(self, *, title: str, summary: str, categories: Iterable[str],
                source_topics: Iterable[str]) -> tuple[str, ...]:
-        found = set()
+        found: set[str] = set()
         if self.pattern is not None:
             for match in self.pattern.finditer(fold(f"{title}\n{summary}")):
                 found.update(self.topics_by_keyword.get(match.group(0), ()))

@@ -52,7 +52,7 @@ def setup(tmp_path):
 
 
 async def test_delivers_in_order_and_marks_sent(setup):
-    clock, storage, deliverer, worker = setup
+    _clock, storage, deliverer, worker = setup
     assert await worker.deliver_due() == 8
     assert [t for c, t, _ in deliverer.sent if c == 1] == [["e0"], ["e1"], ["e2"], ["e3"]]
     assert await worker.deliver_due() == 0  # nothing twice
@@ -60,7 +60,7 @@ async def test_delivers_in_order_and_marks_sent(setup):
 
 
 async def test_transient_failure_keeps_channel_order_and_other_channels_flow(setup):
-    clock, storage, deliverer, worker = setup
+    clock, _storage, deliverer, worker = setup
     deliverer.failures[1] = [DeliveryError("channel 1", "503", retry_after=30)]
     assert await worker.deliver_due() == 4  # channel 2 unaffected
     assert [c for c, _, _ in deliverer.sent] == [2, 2, 2, 2]

@@ -113,7 +113,7 @@ async def test_backfill_then_new_entries_oldest_first_then_not_modified(rig):
     assert queued_titles(storage, clock.now)[-2:] == ["D", "E"]
     outcome = await poller.poll(config.sources[0])
     assert outcome.not_modified
-    path, headers = site.requests[-1]
+    _path, headers = site.requests[-1]
     assert headers.get("If-None-Match") and headers["User-Agent"].startswith("digestbot/")
 
 
@@ -157,7 +157,7 @@ def queued_titles_or_notices(storage, now):
 
 
 async def test_permanent_redirect_updates_stored_url(rig):
-    config, storage, poller, clock, site = rig
+    config, storage, poller, _clock, site = rig
     site.answers["/good.xml"] = lambda: web.Response(status=301, headers={"Location": "/moved.xml"})
     site.bodies["/moved.xml"] = rss([("a", "A")])
     assert (await poller.poll(config.sources[0])).ok
@@ -180,7 +180,7 @@ async def test_paused_after_repeated_failures_and_notice_on_recovery(rig):
 
 
 async def test_html_page_and_private_address_give_clear_errors(rig, tmp_path):
-    config, storage, poller, clock, site = rig
+    config, storage, poller, _clock, site = rig
     site.answers["/bad.xml"] = lambda: web.Response(text="<html><body>hello</body></html>", content_type="text/html")
     outcome = await poller.poll(config.sources[1])
     assert outcome.error and "HTML" in outcome.error

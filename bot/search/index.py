@@ -101,19 +101,22 @@ class SearchIndex:
             self._writer = self._index.writer(heap_size=128_000_000, num_threads=2)
         return self._writer
 
-    def add(self, entries: Sequence[Entry]) -> None:
-        """Upsert: an entry indexed before (id ≤ the mark) is replaced, never duplicated."""
+    def add(self, entries: Sequence[Entry], tokens: Sequence[tuple[str, str]] | None = None) -> None:
+        """Upsert: an entry indexed before (id ≤ the mark) is replaced, never duplicated.
+        ``tokens`` (title, body), when given, were made by ``tokenize`` elsewhere (a worker process)."""
+        if tokens is None:
+            tokens = [(" ".join(tokenize(e.title)), " ".join(tokenize(e.summary))) for e in entries]
         with self._lock:
             writer = self._get_writer()
-            for entry in entries:
+            for entry, (title_tokens, body_tokens) in zip(entries, tokens, strict=True):
                 if entry.id is None:
                     continue
                 if entry.id <= self.last_indexed_id:
                     writer.delete_documents_by_term("id", entry.id)
                 doc = tantivy.Document()
                 doc.add_unsigned("id", entry.id)
-                doc.add_text("title", " ".join(tokenize(entry.title)))
-                doc.add_text("body", " ".join(tokenize(entry.summary)))
+                doc.add_text("title", title_tokens)
+                doc.add_text("body", body_tokens)
                 for topic in entry.topics:
                     doc.add_text("topic", topic)
                 doc.add_text("source", entry.source_id)
@@ -123,9 +126,7 @@ class SearchIndex:
     def commit(self, last_id: int) -> None:
         with self._lock:
             if self._writer is not None:
-                self._writer.commit()
-                self._writer.wait_merging_threads()
-                self._writer = None
+                self._writer.commit()  # the writer stays open: merges go on in its threads
             self._index.reload()
             self.last_indexed_id = max(self.last_indexed_id, last_id, self._max_id())
 
@@ -140,15 +141,15 @@ class SearchIndex:
             writer = self._get_writer()
             writer.delete_all_documents()
             writer.commit()
-            writer.wait_merging_threads()
-            self._writer = None
             self._index.reload()
             self.last_indexed_id = 0
 
     def close(self) -> None:
+        """Uncommitted additions are dropped (the catch-up mark still points before them)."""
         with self._lock:
             if self._writer is not None:
                 self._writer.rollback()
+                self._writer.wait_merging_threads()
                 self._writer = None
 
     def _max_id(self) -> int:
@@ -218,7 +219,7 @@ class SearchIndex:
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, tantivy.Query.all_query()), *clauses])
             result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field="published")
             hits = tuple(SearchHit(self._id(searcher, addr), 0.0) for _, addr in result.hits)
-            return SearchPage(hits=hits, total=result.count or 0, terms=())
+            return SearchPage(hits=hits, total=_count(result), terms=())
         for any_word in (False, True):
             query = tantivy.Query.boolean_query([*self._text_query(parsed, any_word=any_word), *filters])
             result = searcher.search(query, limit=offset + limit + 10, count=True)
@@ -227,7 +228,7 @@ class SearchIndex:
         scored = [(float(score), *self._id_and_time(searcher, addr)) for score, addr in result.hits]
         scored.sort(key=lambda item: (-round(item[0], 5), -item[2]))  # equal scores: newer first
         hits = tuple(SearchHit(entry_id, score) for score, entry_id, _ in scored[offset:offset + limit])
-        return SearchPage(hits=hits, total=result.count or 0, terms=parsed.highlight)
+        return SearchPage(hits=hits, total=_count(result), terms=parsed.highlight)
 
     @staticmethod
     def _id(searcher: tantivy.Searcher, addr: Any) -> int:
@@ -240,6 +241,10 @@ class SearchIndex:
 
     def doc_count(self) -> int:
         return int(self._index.searcher().num_docs)
+
+
+def _count(result: tantivy.SearchResult) -> int:
+    return int(getattr(result, "count", None) or 0)
 
 
 def _epoch(value: datetime | None) -> int | None:

@@ -338,7 +338,7 @@ class SQLiteStorage:
         """Channels whose oldest pending message is not due yet; later ones must wait (order)."""
         rows = self._query("SELECT channel_id, min(id), next_attempt_at FROM outbox WHERE status = 'pending'"
                            " GROUP BY channel_id")
-        return {r[0] for r in rows if r[2] > _ts(now)}  # type: ignore[operator]
+        return {r[0] for r in rows if r[2] > (_ts(now) or 0.0)}
 
     def pending_count(self) -> int:
         return int(self._query("SELECT count(*) FROM outbox WHERE status = 'pending'")[0][0])

@@ -1,0 +1,96 @@
+"""CPU-heavy ingest steps as plain functions, so they can run in a thread or a process pool.
+
+Parsing, normalising and tagging a feed, and tokenizing entries for the index, are pure CPU work
+under the GIL. With ``ingest.processes: N`` they run in N worker processes, which is what lets a
+bot with hundreds of feeds use every core; with 0 (the default, the smallest footprint) they run
+in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from bot.config import TopicDef
+from bot.models import Entry
+from bot.normalize import normalize_entries
+from bot.parse import parse_feed
+from bot.topics import TopicMatcher
+
+T = TypeVar("T")
+_matcher: TopicMatcher | None = None
+
+
+def _init_worker(topics: Mapping[str, TopicDef]) -> None:
+    global _matcher  # one matcher per worker process, built once
+    _matcher = TopicMatcher.from_config(topics)
+
+
+def parse_and_tag(body: bytes, url: str, content_type: str | None, source_id: str,
+                  source_topics: Sequence[str], matcher: TopicMatcher | None = None) -> list[Entry]:
+    """bytes → tagged entries, oldest first. Raises ParseError."""
+    use = matcher or _matcher
+    feed = parse_feed(body, url, content_type)
+    entries = normalize_entries(feed, source_id, feed_url=url)
+    if use is not None:
+        entries = [replace(e, topics=use.assign(title=e.title, summary=e.summary, categories=e.categories,
+                                                source_topics=source_topics)) for e in entries]
+    return order_oldest_first(entries)
+
+
+def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
+    """Feeds list newest first, usually. Sort by date when every entry has one, else reverse."""
+    if entries and all(e.published is not None for e in entries):
+        indexed = list(enumerate(entries))
+        indexed.sort(key=lambda pair: (pair[1].published, -pair[0]))
+        return [e for _, e in indexed]
+    return list(reversed(entries))
+
+
+def tokenize_for_index(texts: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(title, summary) pairs → the space-joined tokens the index stores."""
+    from bot.search.tokenize import tokenize
+
+    return [(" ".join(tokenize(title)), " ".join(tokenize(summary))) for title, summary in texts]
+
+
+class IngestPool:
+    """Runs ingest functions in a process pool, or in a thread when ``processes`` is 0."""
+
+    def __init__(self, processes: int, topics: Mapping[str, TopicDef]) -> None:
+        self.processes = processes
+        self.matcher = TopicMatcher.from_config(topics)
+        self._executor: Executor | None = None
+        if processes > 0:
+            context = multiprocessing.get_context("spawn")  # never fork a threaded process
+            self._executor = ProcessPoolExecutor(max_workers=processes, mp_context=context,
+                                                 initializer=_init_worker, initargs=(dict(topics),))
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            return await asyncio.to_thread(func, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    async def parse(self, body: bytes, url: str, content_type: str | None, source_id: str,
+                    source_topics: Sequence[str]) -> list[Entry]:
+        if self._executor is None:
+            return await asyncio.to_thread(parse_and_tag, body, url, content_type, source_id, source_topics,
+                                           self.matcher)
+        return await self.run(parse_and_tag, body, url, content_type, source_id, tuple(source_topics))
+
+    async def tokenize(self, entries: Sequence[Entry]) -> list[tuple[str, str]]:
+        texts = [(e.title, e.summary) for e in entries]
+        if self._executor is None or len(texts) < 200:
+            return await asyncio.to_thread(tokenize_for_index, texts)
+        step = -(-len(texts) // self.processes)
+        parts = await asyncio.gather(*(self.run(tokenize_for_index, texts[i:i + step])
+                                       for i in range(0, len(texts), step)))
+        return [pair for part in parts for pair in part]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
