@@ -1,0 +1,202 @@
+"""Search benchmark: synthetic mixed Chinese/English entries, index build and /search latency.
+
+    python bench/bench_search.py --entries 100000
+    python bench/bench_search.py --entries 1000000
+
+Entries (~300 characters, Zipf-distributed vocabulary of English ML words and Chinese ML terms)
+are generated, never committed. Reports build time (tokenize in 2 processes + index), index size,
+peak memory, and p50/p99 of the /search query path (index search + loading the page's entries from
+SQLite + snippets, i.e. ``Catalog.search``) over 1,000 queries, with and without filters, and of
+topic/source autocomplete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.catalog import Catalog  # noqa: E402
+from bot.config import SourceConfig, TopicDef, load_config  # noqa: E402
+from bot.ingest import IngestPool  # noqa: E402
+from bot.models import Entry  # noqa: E402
+from bot.search.index import SearchIndex  # noqa: E402
+from bot.store.sqlite import SQLiteStorage  # noqa: E402
+
+EN = ("model models language large training transformer transformers attention layer layers token tokens "
+      "inference latency throughput memory cache kv quantization int4 int8 gptq awq diffusion score noise "
+      "sampling sampler denoising image images video vision detection segmentation benchmark dataset data "
+      "alignment preference reward policy rlhf dpo ppo reasoning chain thought agent agents tool tools "
+      "retrieval rag embedding embeddings vector search context window long sparse mixture experts moe "
+      "routing gate gating parameter parameters scaling law compute gpu gpus kernel flash paged serving "
+      "batch batching speculative decoding draft verifier hallucination factuality evaluation eval "
+      "multimodal audio speech text code coding math instruction tuning finetuning lora adapter pretraining "
+      "open weights release paper survey method results state art performance efficient fast small").split()
+ZH = ("大模型 语言模型 注意力 多头注意力 扩散模型 目标检测 图像分割 偏好优化 强化学习 奖励模型 幻觉 事实性 "
+      "推理 量化 稀疏 混合专家 智能体 工具调用 检索增强 向量 上下文 长文本 预训练 微调 指令 对齐 评测 基准 "
+      "数据集 多模态 视觉 语音 代码 数学 蒸馏 剪枝 缓存 吞吐 延迟 显存 算子 并行 分布式 训练 部署 开源").split()
+TOPICS = ["llm", "attention", "diffusion", "alignment", "hallucination", "vision", "inference", "moe",
+          "quantization", "agents", "multimodal"]
+SOURCES = [f"source-{i:02d}" for i in range(40)]
+
+
+def zipf_choice(rng: random.Random, words: list[str], weights: list[float], k: int) -> list[str]:
+    return rng.choices(words, weights=weights, k=k)
+
+
+def generate(n: int, seed: int = 7) -> list[Entry]:
+    rng = random.Random(seed)
+    en_w = [1 / (i + 1) for i in range(len(EN))]
+    zh_w = [1 / (i + 1) for i in range(len(ZH))]
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    entries = []
+    for i in range(n):
+        chinese = rng.random() < 0.5
+        if chinese:
+            title = "".join(zipf_choice(rng, ZH, zh_w, 4)) + " " + " ".join(zipf_choice(rng, EN, en_w, 1))
+            body = "，".join("".join(zipf_choice(rng, ZH, zh_w, 6)) + " " + zipf_choice(rng, EN, en_w, 1)[0]
+                            for _ in range(9))[:300]
+        else:
+            title = " ".join(zipf_choice(rng, EN, en_w, 7)).capitalize()
+            body = " ".join(zipf_choice(rng, EN, en_w, 60))[:300]
+        entries.append(Entry(id=i + 1, source_id=rng.choice(SOURCES), key=str(i), title=title, link=None,
+                             summary=body, published=start + timedelta(minutes=rng.randrange(0, 2 * 365 * 1440)),
+                             topics=tuple(rng.sample(TOPICS, rng.randint(0, 3)))))
+    return entries
+
+
+def queries(rng: random.Random, count: int) -> list[str]:
+    en_w = [1 / (i + 1) for i in range(len(EN))]
+    zh_w = [1 / (i + 1) for i in range(len(ZH))]
+    out = []
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.4:
+            out.append(" ".join(zipf_choice(rng, EN, en_w, rng.randint(1, 3))))
+        elif kind < 0.8:
+            out.append(zipf_choice(rng, ZH, zh_w, 1)[0])
+        else:
+            out.append(zipf_choice(rng, ZH, zh_w, 1)[0] + " " + zipf_choice(rng, EN, en_w, 1)[0])
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+async def build(entries: list[Entry], index: SearchIndex, pool: IngestPool, batch: int = 20000) -> None:
+    for start in range(0, len(entries), batch):
+        chunk = entries[start:start + batch]
+        tokens = await pool.tokenize(chunk)
+        await asyncio.to_thread(index.add, chunk, tokens)
+    await asyncio.to_thread(index.commit, entries[-1].id or 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="digestbot-bench-"))
+    try:
+        t0 = time.perf_counter()
+        entries = generate(args.entries)
+        generated = time.perf_counter() - t0
+
+        storage = SQLiteStorage(workdir / "db.sqlite3")
+        storage.sync_sources([(s, f"https://{s}.example/feed") for s in SOURCES])
+        t0 = time.perf_counter()
+        for s in SOURCES:
+            mine = [e for e in entries if e.source_id == s]
+            storage.store_entries(s, mine, now=datetime.now(UTC), channels=[], header=None, backfill=0,
+                                  pack=lambda es: [])
+        stored = time.perf_counter() - t0
+        ids = {e.key: i for i, e in enumerate(entries)}
+        real_ids = dict(storage._query("SELECT key, id FROM entries"))  # noqa: SLF001 - bench only
+        entries = [Entry(**{**{f: getattr(e, f) for f in e.__dataclass_fields__}, "id": real_ids[e.key]})
+                   for e in entries]
+        del ids
+
+        index = SearchIndex.open(workdir / "index")
+        pool = IngestPool(2, {})
+        t0 = time.perf_counter()
+        asyncio.run(build(entries, index, pool))
+        built = time.perf_counter() - t0
+        pool.close()
+        size_mb = folder_size(workdir / "index") / 1e6
+
+        cfg = workdir / "c.yaml"
+        cfg.write_text("sources: []\n")
+        config = load_config(cfg, env={})
+        config = config.model_copy(update={
+            "topics": {t: TopicDef(label=t.title()) for t in TOPICS},
+            "sources": tuple(SourceConfig(id=s, name=s.replace("-", " ").title(), url="https://x", topics=(),
+                                          interval=timedelta(minutes=15), channels=(), color=None, backfill=3,
+                                          header=None, summary_length=300, enabled=True, allow_file=False)
+                             for s in SOURCES)})
+        catalog = Catalog(config, storage, index, clock=lambda: datetime(2026, 12, 31, tzinfo=UTC))
+        rng = random.Random(11)
+        texts = queries(rng, args.queries)
+        allowed = tuple(SOURCES[:30])  # a guild sees 30 of the 40 sources, as /search does
+        variants = {
+            "text, guild sources": lambda q: catalog.search(q, allowed=allowed),
+            "text + topic": lambda q: catalog.search(q, topic=rng.choice(TOPICS), allowed=allowed),
+            "text + source": lambda q: catalog.search(q, source=rng.choice(SOURCES[:30]), allowed=allowed),
+            "text + since 90d": lambda q: catalog.search(q, since="90d", allowed=allowed),
+            "topic only (newest)": lambda q: catalog.search("", topic=rng.choice(TOPICS), allowed=allowed),
+            "page 3": lambda q: catalog.search(q, page=3, allowed=allowed),
+        }
+        rows = []
+        for name, run in variants.items():
+            for q in texts[:20]:
+                run(q)  # warm up
+            times = []
+            hits = 0
+            for q in texts:
+                t0 = time.perf_counter()
+                page = run(q)
+                times.append((time.perf_counter() - t0) * 1000)
+                hits += bool(page.items)
+            rows.append((name, statistics.median(times), percentile(times, 0.99), max(times), hits / len(texts)))
+        auto = []
+        for q in texts:
+            t0 = time.perf_counter()
+            catalog.topic_choices(q[:2], allowed)
+            catalog.source_choices(q[:2], allowed)
+            auto.append((time.perf_counter() - t0) * 1000)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        storage.close()
+        index.close()
+
+        print(f"\nSearch: {args.entries:,} synthetic mixed-language entries (~300 chars), {args.queries} queries\n")
+        print("| step | seconds |\n|---|---|")
+        print(f"| generate | {generated:.1f} |\n| store in SQLite | {stored:.1f} |")
+        print(f"| index build (tokenize ×2 processes + tantivy) | {built:.1f} |")
+        print(f"\nindex size on disk: {size_mb:.0f} MB; peak RSS of this process: {rss:.0f} MB\n")
+        print("| query (Catalog.search: index + SQLite + snippets) | p50 ms | p99 ms | max ms | with results |")
+        print("|---|---|---|---|---|")
+        for name, p50, p99, worst, found in rows:
+            print(f"| {name} | {p50:.2f} | {p99:.2f} | {worst:.2f} | {found:.0%} |")
+        print(f"| autocomplete (topics + sources) | {statistics.median(auto):.3f} | {percentile(auto, 0.99):.3f} "
+              f"| {max(auto):.3f} | |")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
