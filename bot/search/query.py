@@ -63,7 +63,10 @@ def parse_query(text: str) -> ParsedQuery:
                 prefix = runs[0]
                 highlight.append(runs[0])
                 continue
-        units = query_units(word)
+        # A CJK run's bigrams are required as separate terms rather than as a phrase: the
+        # conjunction is driven by the rarest bigram (fast at a million entries) and the
+        # overlapping bigrams already pin the word down; "quoted" text keeps strict phrase order.
+        units = [(token,) for unit in query_units(word) for token in unit]
         must.extend(units)
         highlight.extend(split_runs(word))
     if len(must) + len(must_not) > MAX_UNITS:
