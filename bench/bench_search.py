@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.catalog import Catalog  # noqa: E402
-from bot.config import SourceConfig, TopicDef, load_config  # noqa: E402
-from bot.ingest import IngestPool  # noqa: E402
-from bot.models import Entry  # noqa: E402
-from bot.search.index import SearchIndex  # noqa: E402
-from bot.store.sqlite import SQLiteStorage  # noqa: E402
+from bot.catalog import Catalog
+from bot.config import SourceConfig, TopicDef, load_config
+from bot.ingest import IngestPool
+from bot.models import Entry
+from bot.search.index import SearchIndex
+from bot.store.sqlite import SQLiteStorage
 
 EN = ("model models language large training transformer transformers attention layer layers token tokens "
       "inference latency throughput memory cache kv quantization int4 int8 gptq awq diffusion score noise "
@@ -127,7 +127,7 @@ def main() -> None:
                                   pack=lambda es: [])
         stored = time.perf_counter() - t0
         ids = {e.key: i for i, e in enumerate(entries)}
-        real_ids = dict(storage._query("SELECT key, id FROM entries"))  # noqa: SLF001 - bench only
+        real_ids = dict(storage._query("SELECT key, id FROM entries"))
         entries = [Entry(**{**{f: getattr(e, f) for f in e.__dataclass_fields__}, "id": real_ids[e.key]})
                    for e in entries]
         del ids

@@ -45,8 +45,10 @@ def test_second_run_posts_nothing_again(demo_dir: Path) -> None:
 
 
 def test_search_json_finds_stored_entries(demo_dir: Path) -> None:
-    for query, expected in [("幻觉", "大模型幻觉：成因与缓解"), ("diffusion", "Diffusion Models from SDE: a unified view"),
-                            ("GQA", "MHA、MQA 与 GQA：多头注意力的三种变体"), ("幻覺", "大模型幻觉：成因与缓解")]:
+    for query, expected in [("幻觉", "大模型幻觉：成因与缓解"),
+                            ("diffusion", "Diffusion Models from SDE: a unified view"),
+                            ("GQA", "MHA、MQA 与 GQA：多头注意力的三种变体"),
+                            ("幻覺", "大模型幻觉：成因与缓解")]:
         result = digestbot("search", query, "--json", cwd=demo_dir)
         assert result.returncode == 0, result.stderr
         rows = [json.loads(line) for line in result.stdout.splitlines()]

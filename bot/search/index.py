@@ -112,7 +112,7 @@ class SearchIndex:
                 if entry.id is None:
                     continue
                 if entry.id <= self.last_indexed_id:
-                    writer.delete_documents_by_term("id", entry.id)
+                    self._delete_id(writer, entry.id)
                 doc = tantivy.Document()
                 doc.add_unsigned("id", entry.id)
                 doc.add_text("title", title_tokens)
@@ -122,6 +122,11 @@ class SearchIndex:
                 doc.add_text("source", entry.source_id)
                 doc.add_integer("published", entry_time(entry))
                 writer.add_document(doc)
+
+    def _delete_id(self, writer: Any, entry_id: int) -> None:
+        # delete_documents_by_term builds an i64 term from a Python int, which never matches this
+        # u64 field (found by test_upsert_never_duplicates); a term query is typed by the schema.
+        writer.delete_documents_by_query(tantivy.Query.term_query(self._schema, "id", entry_id))
 
     def commit(self, last_id: int) -> None:
         with self._lock:
@@ -134,7 +139,7 @@ class SearchIndex:
         with self._lock:
             writer = self._get_writer()
             for entry_id in ids:
-                writer.delete_documents_by_term("id", entry_id)
+                self._delete_id(writer, entry_id)
 
     def clear(self) -> None:
         with self._lock:
