@@ -124,3 +124,10 @@ def test_parse_size():
     assert parse_size("1 MiB") == 1_048_576
     with pytest.raises(ValueError):
         parse_size("lots")
+
+
+def test_shipped_example_config_is_valid():
+    root = Path(__file__).resolve().parents[1]
+    config = load_config(root / "config" / "digestbot.example.yaml", env={})
+    assert len(config.sources) == 2 and "hallucination" in config.topics
+    assert config.discord.api_base == "https://discord.com/api/v10"
