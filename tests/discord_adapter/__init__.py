@@ -1,16 +1,12 @@
-"""Shared fakes for the Discord adapter tests: a small in-memory catalog and config builders.
-
-The real ``bot.catalog`` view objects are used when ``bot.catalog`` imports (it needs
-``bot.search``); otherwise look-alike dataclasses with the same attributes stand in.
-"""
+"""Shared fakes for the Discord adapter tests: a small in-memory catalog and config builders."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.catalog import ResultItem, ResultPage, SourceStatus
 from bot.config import (
     Config,
     DiscordSettings,
@@ -24,38 +20,6 @@ from bot.config import (
 from bot.errors import QueryError
 from bot.format import safe_text
 from bot.models import Entry, SourceState
-
-try:
-    from bot.catalog import ResultItem, ResultPage, SourceStatus
-except ImportError:  # bot.search not written yet
-
-    @dataclass(frozen=True, slots=True)
-    class ResultItem:  # type: ignore[no-redef]
-        entry: Entry
-        source_name: str
-        snippet: str
-        score: float
-
-    @dataclass(frozen=True, slots=True)
-    class ResultPage:  # type: ignore[no-redef]
-        items: tuple[ResultItem, ...]
-        total: int
-        page: int
-        per_page: int
-
-        @property
-        def pages(self) -> int:
-            return max(1, -(-self.total // self.per_page))
-
-    @dataclass(frozen=True, slots=True)
-    class SourceStatus:  # type: ignore[no-redef]
-        source_id: str
-        name: str
-        url: str
-        state: SourceState
-        failed_deliveries: int
-        last_delivery_error: str | None
-
 
 __all__ = ["FakeCatalog", "ResultItem", "ResultPage", "SourceStatus", "make_config", "make_entry"]
 
