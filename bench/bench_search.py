@@ -3,7 +3,8 @@
     python bench/bench_search.py --entries 100000
     python bench/bench_search.py --entries 1000000
 
-Entries (~300 characters, Zipf-distributed vocabulary of English ML words and Chinese ML terms)
+Entries (~300 characters, Zipf-distributed vocabulary: 5,000 English-like words headed by real ML
+words, 2,000 Chinese terms headed by real ML terms)
 are generated, never committed. Reports build time (tokenize in 2 processes + index), index size,
 peak memory, and p50/p99 of the /search query path (index search + loading the page's entries from
 SQLite + snippets, i.e. ``Catalog.search``) over 1,000 queries, with and without filters, and of
@@ -45,6 +46,25 @@ EN = ("model models language large training transformer transformers attention l
 ZH = ("大模型 语言模型 注意力 多头注意力 扩散模型 目标检测 图像分割 偏好优化 强化学习 奖励模型 幻觉 事实性 "
       "推理 量化 稀疏 混合专家 智能体 工具调用 检索增强 向量 上下文 长文本 预训练 微调 指令 对齐 评测 基准 "
       "数据集 多模态 视觉 语音 代码 数学 蒸馏 剪枝 缓存 吞吐 延迟 显存 算子 并行 分布式 训练 部署 开源").split()
+_SYLLABLES = ["ka", "lo", "mi", "ne", "ra", "tor", "gen", "sta", "pro", "lin", "ver", "tri", "dex", "fla",
+              "mor", "quan", "ti", "za", "ex", "on", "al", "ic", "er", "ing", "ion", "ent"]
+_HANZI = ("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面"
+          "而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性"
+          "好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第"
+          "向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管"
+          "特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处")
+
+
+def _vocabulary(rng: random.Random) -> tuple[list[str], list[str]]:
+    """~5,000 English-like and ~2,000 Chinese terms: the ML words first (most frequent under Zipf),
+    then generated ones, so posting lists have a realistic long tail."""
+    english = list(dict.fromkeys(EN + ["".join(rng.choices(_SYLLABLES, k=rng.randint(2, 4)))
+                                      for _ in range(6000)]))[:5000]
+    chinese = list(dict.fromkeys(ZH + ["".join(rng.choices(_HANZI, k=rng.randint(2, 4)))
+                                      for _ in range(2500)]))[:2000]
+    return english, chinese
+
+
 TOPICS = ["llm", "attention", "diffusion", "alignment", "hallucination", "vision", "inference", "moe",
           "quantization", "agents", "multimodal"]
 SOURCES = [f"source-{i:02d}" for i in range(40)]
@@ -56,6 +76,7 @@ def zipf_choice(rng: random.Random, words: list[str], weights: list[float], k: i
 
 def generate(n: int, seed: int = 7) -> list[Entry]:
     rng = random.Random(seed)
+    EN, ZH = _vocabulary(random.Random(1))
     en_w = [1 / (i + 1) for i in range(len(EN))]
     zh_w = [1 / (i + 1) for i in range(len(ZH))]
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -76,6 +97,7 @@ def generate(n: int, seed: int = 7) -> list[Entry]:
 
 
 def queries(rng: random.Random, count: int) -> list[str]:
+    EN, ZH = _vocabulary(random.Random(1))
     en_w = [1 / (i + 1) for i in range(len(EN))]
     zh_w = [1 / (i + 1) for i in range(len(ZH))]
     out = []
