@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.feed_http import serve_folder
+from bench.feed_http import serve_folder_in_process as serve_folder
 
 
 def corpus_files(folder: Path) -> list[Path]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import resource
 import shutil
@@ -70,15 +71,19 @@ TOPICS = ["llm", "attention", "diffusion", "alignment", "hallucination", "vision
 SOURCES = [f"source-{i:02d}" for i in range(40)]
 
 
-def zipf_choice(rng: random.Random, words: list[str], weights: list[float], k: int) -> list[str]:
-    return rng.choices(words, weights=weights, k=k)
+def zipf_choice(rng: random.Random, words: list[str], cum_weights: list[float], k: int) -> list[str]:
+    return rng.choices(words, cum_weights=cum_weights, k=k)
+
+
+def zipf_weights(n: int) -> list[float]:
+    return list(itertools.accumulate(1 / (i + 1) for i in range(n)))
 
 
 def generate(n: int, seed: int = 7) -> list[Entry]:
     rng = random.Random(seed)
     EN, ZH = _vocabulary(random.Random(1))
-    en_w = [1 / (i + 1) for i in range(len(EN))]
-    zh_w = [1 / (i + 1) for i in range(len(ZH))]
+    en_w = zipf_weights(len(EN))
+    zh_w = zipf_weights(len(ZH))
     start = datetime(2025, 1, 1, tzinfo=UTC)
     entries = []
     for i in range(n):
@@ -98,8 +103,8 @@ def generate(n: int, seed: int = 7) -> list[Entry]:
 
 def queries(rng: random.Random, count: int) -> list[str]:
     EN, ZH = _vocabulary(random.Random(1))
-    en_w = [1 / (i + 1) for i in range(len(EN))]
-    zh_w = [1 / (i + 1) for i in range(len(ZH))]
+    en_w = zipf_weights(len(EN))
+    zh_w = zipf_weights(len(ZH))
     out = []
     for _ in range(count):
         kind = rng.random()

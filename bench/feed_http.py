@@ -41,3 +41,38 @@ async def serve_folder(folder: Path) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def serve_folder_in_process(folder: Path) -> AsyncIterator[str]:
+    """The same server in its own process, as real feed servers are: the engine under test then
+    does not share its event loop (or its core) with the server."""
+    import asyncio
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.feed_http", str(folder),
+                                                stdout=asyncio.subprocess.PIPE,
+                                                cwd=str(Path(__file__).resolve().parents[1]))
+    assert proc.stdout is not None
+    line = await proc.stdout.readline()
+    try:
+        yield line.decode().strip()
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def _main() -> None:
+    import asyncio
+    import sys
+
+    async def run() -> None:
+        async with serve_folder(Path(sys.argv[1])) as base:
+            print(base, flush=True)
+            await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    _main()
