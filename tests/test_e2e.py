@@ -127,6 +127,16 @@ async def test_whole_loop(tmp_path: Path, fake: DiscordFake, site: Site) -> None
             await asyncio.sleep(0.25)
         assert "Hallucination in the other guild" in _embed_text(responses)
         assert "大模型幻觉" not in _embed_text(responses)
+        # every read command is scoped to the guild it runs in
+        latest = _embed_text(await fake.push_command("latest", {}, guild_id=GUILD_B, channel_id=OTHER))
+        assert "Hallucination in the other guild" in latest and "GQA" not in latest
+        sources = _embed_text(await fake.push_command("sources", {}, guild_id=GUILD_B, channel_id=OTHER))
+        assert "Other Guild Feed" in sources and "Paper Picks" not in sources and "读书会" not in sources
+        assert TOKEN not in sources
+        sources = _embed_text(await fake.push_command("sources", {}, guild_id=GUILD_A, channel_id=NEWS))
+        assert "Paper Picks" in sources and "读书会 Notes" in sources and "Other Guild Feed" not in sources
+        topics = _embed_text(await fake.push_command("topics", {}, guild_id=GUILD_A, channel_id=NEWS))
+        assert "attention" in topics.lower()
 
         assert await bot.stop() == 0
         before = len(fake.messages)
