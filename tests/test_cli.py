@@ -13,6 +13,7 @@ import pytest
 
 def digestbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DIGESTBOT_"))}
+    environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout, not an install
     environment.update(env or {})
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=environment, capture_output=True,
                           text=True, timeout=120, check=False)

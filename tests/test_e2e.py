@@ -53,7 +53,8 @@ class BotProcess:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "DIGESTBOT_LOG_LEVEL": "INFO"}
+        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "DIGESTBOT_LOG_LEVEL": "INFO",
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout, not an install
         env.pop("DIGESTBOT_CONFIG", None)
         handle = self.log.open("ab")
         self.proc = await asyncio.create_subprocess_exec(

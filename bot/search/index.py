@@ -166,9 +166,12 @@ class SearchIndex:
 
     # -- reading ------------------------------------------------------------------------------
     def _unit(self, field: str, unit: Unit) -> tantivy.Query:
-        if len(unit) == 1:
-            return tantivy.Query.term_query(self._schema, field, unit[0])
-        return tantivy.Query.phrase_query(self._schema, field, list(unit))
+        if len(unit.tokens) == 1:
+            return tantivy.Query.term_query(self._schema, field, unit.tokens[0])
+        if unit.ordered:
+            return tantivy.Query.phrase_query(self._schema, field, list(unit.tokens))
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, tantivy.Query.term_query(self._schema, field, t))
+                                            for t in dict.fromkeys(unit.tokens)])
 
     def _either_field(self, unit: Unit) -> tantivy.Query:
         return tantivy.Query.boolean_query([

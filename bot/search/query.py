@@ -14,8 +14,12 @@ MAX_UNITS = 24
 _PIECE = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _PREFIX_WORD = re.compile(r"^[a-z0-9]{2,40}$")
 
-Unit = tuple[str, ...]
-"""One token (a term) or several (a phrase that must appear in order)."""
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What one query word or quoted phrase requires: every token (``ordered``: as a phrase)."""
+
+    tokens: tuple[str, ...]
+    ordered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,15 @@ class ParsedQuery:
 
 
 def _phrase(text: str) -> Unit:
-    return tuple(token for unit in query_units(text) for token in unit)
+    return Unit(tuple(token for unit in query_units(text) for token in unit), ordered=True)
+
+
+def _word_units(text: str) -> list[Unit]:
+    # A CJK run's bigrams are required as separate terms rather than as a phrase: the
+    # conjunction is driven by the rarest bigram (fast at a million entries) and overlapping
+    # bigrams already pin the word down; "quoted" text keeps strict phrase order. One word
+    # stays one unit, so the any-word fallback never matches a single bigram of a word.
+    return [Unit(unit) for unit in query_units(text)]
 
 
 def parse_query(text: str) -> ParsedQuery:
@@ -47,14 +59,14 @@ def parse_query(text: str) -> ParsedQuery:
         negated, quoted, bare = match.group(1), match.group(2), match.group(3)
         if quoted is not None:
             unit = _phrase(quoted)
-            if unit:
+            if unit.tokens:
                 (must_not if negated else must).append(unit)
                 if not negated:
                     highlight.extend(split_runs(quoted))
             continue
         word = bare or ""
         if word.startswith("-") and len(word) > 1:
-            must_not.extend(query_units(word[1:]))
+            must_not.extend(_word_units(word[1:]))
             continue
         if word.endswith("*") and index == len(pieces) - 1:
             stem_part = word.rstrip("*").casefold()
@@ -63,11 +75,7 @@ def parse_query(text: str) -> ParsedQuery:
                 prefix = runs[0]
                 highlight.append(runs[0])
                 continue
-        # A CJK run's bigrams are required as separate terms rather than as a phrase: the
-        # conjunction is driven by the rarest bigram (fast at a million entries) and the
-        # overlapping bigrams already pin the word down; "quoted" text keeps strict phrase order.
-        units = [(token,) for unit in query_units(word) for token in unit]
-        must.extend(units)
+        must.extend(_word_units(word))
         highlight.extend(split_runs(word))
     if len(must) + len(must_not) > MAX_UNITS:
         raise QueryError(f"that query has too many words; use at most {MAX_UNITS}")
