@@ -136,3 +136,8 @@ def test_snippets_bold_matches_and_escape_the_rest():
     long = "word " * 100 + "needle " + "word " * 100
     cut = make_snippet(long, ["needle"], width=60)
     assert cut.startswith("…") and cut.endswith("…") and "**needle**" in cut and len(cut) < 120
+
+
+def test_a_chinese_word_is_never_matched_by_one_of_its_bigrams(index):
+    assert ids(index, "模型扩散") == []  # 模型 is everywhere, but the word 模型扩散 is nowhere
+    assert ids(index, "扩散模型 nonexistentword") == [7]  # any-word fallback keeps whole words
