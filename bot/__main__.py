@@ -164,8 +164,18 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def _health_port(args: argparse.Namespace) -> int:
+    """--port, else the config's health.port, else $DIGESTBOT_HEALTH_PORT, else 8080."""
+    if args.port:
+        return int(args.port)
+    try:
+        return _config(args).health.port
+    except DigestError:
+        return int(os.environ.get("DIGESTBOT_HEALTH_PORT", "8080"))
+
+
 def cmd_healthcheck(args: argparse.Namespace) -> int:
-    port = args.port or int(os.environ.get("DIGESTBOT_HEALTH_PORT", "8080"))
+    port = _health_port(args)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             body = response.read().decode()
@@ -206,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="one JSON object per result")
     search.set_defaults(func=cmd_search)
     add("reindex", "rebuild the search index from the database").set_defaults(func=cmd_reindex)
-    health = sub.add_parser("healthcheck", help="exit 0 when the running bot's /healthz is OK")
-    health.add_argument("--port", type=int)
+    health = add("healthcheck", "exit 0 when the running bot's /healthz is OK")
+    health.add_argument("--port", type=int, help="default: health.port from the config")
     health.set_defaults(func=cmd_healthcheck)
     return parser
 
