@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.errors import QueryError
 from bot.search.tokenize import is_cjk, query_units, split_runs
 
 MAX_QUERY_CHARS = 300
@@ -77,7 +76,7 @@ def parse_query(text: str) -> ParsedQuery:
                 continue
         must.extend(_word_units(word))
         highlight.extend(split_runs(word))
-    if len(must) + len(must_not) > MAX_UNITS:
-        raise QueryError(f"that query has too many words; use at most {MAX_UNITS}")
+    # words past the limit are ignored: a long paste still searches, and cheaply
+    must, must_not = must[:MAX_UNITS], must_not[:max(0, MAX_UNITS - len(must))]
     return ParsedQuery(tuple(dict.fromkeys(must)), tuple(dict.fromkeys(must_not)), prefix,
                        tuple(dict.fromkeys(h for h in highlight if h)))

@@ -141,3 +141,8 @@ def test_snippets_bold_matches_and_escape_the_rest():
 def test_a_chinese_word_is_never_matched_by_one_of_its_bigrams(index):
     assert ids(index, "模型扩散") == []  # 模型 is everywhere, but the word 模型扩散 is nowhere
     assert ids(index, "扩散模型 nonexistentword") == [7]  # any-word fallback keeps whole words
+
+
+def test_long_queries_are_capped_not_refused():
+    parsed = parse_query(" ".join(f"w{i}" for i in range(100)))
+    assert 0 < len(parsed.must) <= 24
