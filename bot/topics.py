@@ -32,6 +32,14 @@ class TopicMatcher:
                 by_keyword.setdefault(word, []).append(topic_id)
             names[topic_id] = frozenset({fold(topic_id), *(fold(w) for w in definition.keywords),
                                          *([fold(definition.label)] if definition.label else [])})
+        # One scan finds non-overlapping matches, longest first; so a keyword also carries the topics
+        # of every keyword that would have matched inside it ("vision-language" → vision too).
+        contained = {}
+        for word in by_keyword:
+            inner = [other for other in by_keyword if other != word and (
+                other in word if CJK_CHAR.search(other) else re.search(rf"(?<![a-z0-9]){re.escape(other)}", word))]
+            contained[word] = list(dict.fromkeys(t for o in [word, *inner] for t in by_keyword[o]))
+        by_keyword = contained
         words = sorted(by_keyword, key=len, reverse=True)
         latin = [re.escape(w) for w in words if not CJK_CHAR.search(w)]
         cjk = [re.escape(w) for w in words if CJK_CHAR.search(w)]

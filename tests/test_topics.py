@@ -42,3 +42,12 @@ def test_default_topic_set_tags_demo_like_text():
 def test_fold():
     assert fold("ＬＬＭ 幻覺") == "llm 幻觉"
     assert to_simplified("注意力機制與擴散模型") == "注意力机制与扩散模型"
+
+
+def test_a_long_keyword_also_carries_the_topics_of_keywords_inside_it():
+    matcher = TopicMatcher.from_config({"vision": TopicDef(keywords=("vision",)),
+                                        "multimodal": TopicDef(keywords=("vision-language", "多模态")),
+                                        "llm": TopicDef(keywords=("模态",))})
+    assert matcher.assign(title="Vision-language models", summary="", categories=(), source_topics=()) == (
+        "vision", "multimodal")
+    assert matcher.assign(title="多模态", summary="", categories=(), source_topics=()) == ("multimodal", "llm")
