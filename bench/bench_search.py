@@ -1,21 +1,21 @@
 """Search benchmark: synthetic mixed Chinese/English entries, index build and /search latency.
 
     python bench/bench_search.py --entries 100000
-    python bench/bench_search.py --entries 1000000
+    python bench/bench_search.py --entries 1000000 [--catalog]
 
 Entries (~300 characters, Zipf-distributed vocabulary: 5,000 English-like words headed by real ML
-words, 2,000 Chinese terms headed by real ML terms)
-are generated, never committed. Reports build time (tokenize in 2 processes + index), index size,
-peak memory, and p50/p99 of the /search query path (index search + loading the page's entries from
-SQLite + snippets, i.e. ``Catalog.search``) over 1,000 queries, with and without filters, and of
-topic/source autocomplete.
+words, 2,000 Chinese terms headed by real ML terms) are generated, never committed. Reports the
+tokenizer's single-core speed, build time (tokenize in N processes, overlapped with tantivy
+indexing), index size, peak memory, and p50/p99 of ``SearchIndex.search`` over 1,000 queries with
+and without topic/source/date filters. ``--catalog`` also stores the entries in SQLite and times
+the whole /search path (index + loading the page's entries + snippets, ``Catalog.search``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
+import os
 import random
 import resource
 import shutil
@@ -23,17 +23,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.catalog import Catalog
-from bot.config import SourceConfig, TopicDef, load_config
-from bot.ingest import IngestPool
-from bot.models import Entry
+from bot.ingest import tokenize_for_index
+from bot.models import Entry, SearchRequest
 from bot.search.index import SearchIndex
-from bot.store.sqlite import SQLiteStorage
+from bot.search.tokenize import tokenize
 
 EN = ("model models language large training transformer transformers attention layer layers token tokens "
       "inference latency throughput memory cache kv quantization int4 int8 gptq awq diffusion score noise "
@@ -126,101 +128,160 @@ def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-async def build(entries: list[Entry], index: SearchIndex, pool: IngestPool, batch: int = 20000) -> None:
-    for start in range(0, len(entries), batch):
-        chunk = entries[start:start + batch]
-        tokens = await pool.tokenize(chunk)
-        await asyncio.to_thread(index.add, chunk, tokens)
-    await asyncio.to_thread(index.commit, entries[-1].id or 0)
+def rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return max(own, children)
+
+
+def tokenizer_speed(entries: list[Entry]) -> tuple[float, float]:
+    """(entries/s, tokens/s) on one core, over title + summary."""
+    texts = [(e.title, e.summary) for e in entries]
+    t0 = time.perf_counter()
+    count = sum(len(tokenize(title)) + len(tokenize(summary)) for title, summary in texts)
+    seconds = time.perf_counter() - t0
+    return len(texts) / seconds, count / seconds
+
+
+def build(entries: list[Entry], index: SearchIndex, processes: int, batch: int = 10_000) -> None:
+    """Workers tokenize batch k+1.. while this process hands batch k to tantivy's writer threads."""
+    chunks = [entries[i:i + batch] for i in range(0, len(entries), batch)]
+    texts = ([(e.title, e.summary) for e in chunk] for chunk in chunks)
+    if processes > 0:
+        with ProcessPoolExecutor(processes) as pool:
+            for chunk, tokens in zip(chunks, pool.map(tokenize_for_index, texts), strict=True):
+                index.add(chunk, tokens)
+    else:
+        for chunk, part in zip(chunks, texts, strict=True):
+            index.add(chunk, tokenize_for_index(part))
+    index.commit(entries[-1].id or 0)
+
+
+def time_queries(run: Callable[[str], int], texts: list[str]) -> tuple[float, float, float, float]:
+    for text in texts[:20]:
+        run(text)  # warm up
+    times = []
+    found = 0
+    for text in texts:
+        t0 = time.perf_counter()
+        found += bool(run(text))
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), percentile(times, 0.99), max(times), found / len(texts)
+
+
+def index_variants(index: SearchIndex, rng: random.Random) -> dict[str, Callable[[str], int]]:
+    now = datetime(2026, 12, 31, tzinfo=UTC)
+    guild = tuple(SOURCES[:30])  # a guild sees 30 of the 40 sources, as /search does
+
+    def run(**kw: object) -> Callable[[str], int]:
+        def go(text: str) -> int:
+            extra = {k: (v() if callable(v) else v) for k, v in kw.items()}
+            return len(index.search(SearchRequest(text=text, **extra)).hits)  # type: ignore[arg-type]
+        return go
+
+    return {
+        "text": run(),
+        "text, guild sources (30 of 40)": run(source_ids=guild),
+        "text + topic": run(topic=lambda: rng.choice(TOPICS)),
+        "text + one source": run(source_ids=lambda: (rng.choice(SOURCES),)),
+        "text + since 90 days": run(since=now - timedelta(days=90)),
+        "text + topic + guild + since 1y": run(topic=lambda: rng.choice(TOPICS), source_ids=guild,
+                                               since=now - timedelta(days=365)),
+        "text, page 3": run(offset=20),
+        "topic only (newest)": lambda _text: len(index.search(SearchRequest(topic=rng.choice(TOPICS))).hits),
+    }
+
+
+def store(entries: list[Entry], workdir: Path) -> tuple[Any, list[Entry]]:
+    """Store in SQLite; return the storage and the entries with the ids SQLite gave them."""
+    from bot.store.sqlite import SQLiteStorage
+
+    storage = SQLiteStorage(workdir / "db.sqlite3")
+    storage.sync_sources([(s, f"https://{s}.example/feed") for s in SOURCES])
+    for s in SOURCES:
+        mine = [e for e in entries if e.source_id == s]
+        storage.store_entries(s, mine, now=datetime.now(UTC), channels=[], header=None, backfill=0,
+                              pack=lambda es: [])
+    real_ids = dict(storage._query("SELECT key, id FROM entries"))
+    return storage, sorted((replace(e, id=real_ids[e.key]) for e in entries), key=lambda e: e.id or 0)
+
+
+def catalog_rows(storage: Any, index: SearchIndex, workdir: Path, texts: list[str],
+                 rng: random.Random) -> list[tuple[str, float, float, float, float]]:
+    from bot.catalog import Catalog
+    from bot.config import SourceConfig, TopicDef, load_config
+
+    cfg = workdir / "c.yaml"
+    cfg.write_text("sources: []\n")
+    config = load_config(cfg, env={})
+    config = config.model_copy(update={
+        "topics": {t: TopicDef(label=t.title()) for t in TOPICS},
+        "sources": tuple(SourceConfig(id=s, name=s.replace("-", " ").title(), url="https://x", topics=(),
+                                      interval=timedelta(minutes=15), channels=(), color=None, backfill=3,
+                                      header=None, summary_length=300, enabled=True, allow_file=False)
+                         for s in SOURCES)})
+    catalog = Catalog(config, storage, index, clock=lambda: datetime(2026, 12, 31, tzinfo=UTC))
+    allowed = tuple(SOURCES[:30])
+    variants: dict[str, Callable[[str], int]] = {
+        "Catalog.search, guild sources": lambda q: len(catalog.search(q, allowed=allowed).items),
+        "Catalog.search + topic": lambda q: len(catalog.search(q, topic=rng.choice(TOPICS), allowed=allowed).items),
+        "Catalog.search, topic only": lambda q: len(catalog.search("", topic=rng.choice(TOPICS),
+                                                                   allowed=allowed).items),
+    }
+    return [(name, *time_queries(run, texts)) for name, run in variants.items()]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="tokenizer processes during the build (0: tokenize in this process)")
+    parser.add_argument("--catalog", action="store_true", help="also time Catalog.search (stores in SQLite)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="digestbot-bench-"))
     try:
         t0 = time.perf_counter()
         entries = generate(args.entries)
         generated = time.perf_counter() - t0
-
-        storage = SQLiteStorage(workdir / "db.sqlite3")
-        storage.sync_sources([(s, f"https://{s}.example/feed") for s in SOURCES])
-        t0 = time.perf_counter()
-        for s in SOURCES:
-            mine = [e for e in entries if e.source_id == s]
-            storage.store_entries(s, mine, now=datetime.now(UTC), channels=[], header=None, backfill=0,
-                                  pack=lambda es: [])
-        stored = time.perf_counter() - t0
-        ids = {e.key: i for i, e in enumerate(entries)}
-        real_ids = dict(storage._query("SELECT key, id FROM entries"))
-        entries = [Entry(**{**{f: getattr(e, f) for f in e.__dataclass_fields__}, "id": real_ids[e.key]})
-                   for e in entries]
-        del ids
+        per_second, tokens_per_second = tokenizer_speed(entries[:20_000])
+        storage = None
+        stored = 0.0
+        if args.catalog:
+            t0 = time.perf_counter()
+            storage, entries = store(entries, workdir)
+            stored = time.perf_counter() - t0
 
         index = SearchIndex.open(workdir / "index")
-        pool = IngestPool(2, {})
         t0 = time.perf_counter()
-        asyncio.run(build(entries, index, pool))
+        build(entries, index, args.processes)
         built = time.perf_counter() - t0
-        pool.close()
         size_mb = folder_size(workdir / "index") / 1e6
+        build_rss = rss_mb()
 
-        cfg = workdir / "c.yaml"
-        cfg.write_text("sources: []\n")
-        config = load_config(cfg, env={})
-        config = config.model_copy(update={
-            "topics": {t: TopicDef(label=t.title()) for t in TOPICS},
-            "sources": tuple(SourceConfig(id=s, name=s.replace("-", " ").title(), url="https://x", topics=(),
-                                          interval=timedelta(minutes=15), channels=(), color=None, backfill=3,
-                                          header=None, summary_length=300, enabled=True, allow_file=False)
-                             for s in SOURCES)})
-        catalog = Catalog(config, storage, index, clock=lambda: datetime(2026, 12, 31, tzinfo=UTC))
         rng = random.Random(11)
         texts = queries(rng, args.queries)
-        allowed = tuple(SOURCES[:30])  # a guild sees 30 of the 40 sources, as /search does
-        variants = {
-            "text, guild sources": lambda q: catalog.search(q, allowed=allowed),
-            "text + topic": lambda q: catalog.search(q, topic=rng.choice(TOPICS), allowed=allowed),
-            "text + source": lambda q: catalog.search(q, source=rng.choice(SOURCES[:30]), allowed=allowed),
-            "text + since 90d": lambda q: catalog.search(q, since="90d", allowed=allowed),
-            "topic only (newest)": lambda q: catalog.search("", topic=rng.choice(TOPICS), allowed=allowed),
-            "page 3": lambda q: catalog.search(q, page=3, allowed=allowed),
-        }
-        rows = []
-        for name, run in variants.items():
-            for q in texts[:20]:
-                run(q)  # warm up
-            times = []
-            hits = 0
-            for q in texts:
-                t0 = time.perf_counter()
-                page = run(q)
-                times.append((time.perf_counter() - t0) * 1000)
-                hits += bool(page.items)
-            rows.append((name, statistics.median(times), percentile(times, 0.99), max(times), hits / len(texts)))
-        auto = []
-        for q in texts:
-            t0 = time.perf_counter()
-            catalog.topic_choices(q[:2], allowed)
-            catalog.source_choices(q[:2], allowed)
-            auto.append((time.perf_counter() - t0) * 1000)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        storage.close()
+        rows = [(name, *time_queries(run, texts)) for name, run in index_variants(index, rng).items()]
+        if storage is not None:
+            rows += catalog_rows(storage, index, workdir, texts, rng)
+            storage.close()
         index.close()
 
-        print(f"\nSearch: {args.entries:,} synthetic mixed-language entries (~300 chars), {args.queries} queries\n")
-        print("| step | seconds |\n|---|---|")
-        print(f"| generate | {generated:.1f} |\n| store in SQLite | {stored:.1f} |")
-        print(f"| index build (tokenize ×2 processes + tantivy) | {built:.1f} |")
-        print(f"\nindex size on disk: {size_mb:.0f} MB; peak RSS of this process: {rss:.0f} MB\n")
-        print("| query (Catalog.search: index + SQLite + snippets) | p50 ms | p99 ms | max ms | with results |")
-        print("|---|---|---|---|---|")
+        chars = statistics.mean(len(e.title) + len(e.summary) for e in entries[:20_000])
+        print(f"\nSearch: {args.entries:,} synthetic mixed-language entries (~{chars:.0f} chars), "
+              f"{args.queries} queries, {os.cpu_count()} cores\n")
+        print("| step | figure |\n|---|---|")
+        print(f"| generate | {generated:.1f} s |")
+        if stored:
+            print(f"| store in SQLite | {stored:.1f} s |")
+        print(f"| tokenizer, one core | {per_second:,.0f} entries/s, {tokens_per_second / 1e6:.2f} M tokens/s |")
+        print(f"| index build (tokenize in {args.processes} processes + tantivy) | {built:.1f} s "
+              f"({len(entries) / built:,.0f} entries/s) |")
+        print(f"| index size on disk | {size_mb:.0f} MB |")
+        print(f"| peak RSS (this process or a tokenizer worker) | {build_rss:.0f} MB |")
+        print("\n| query | p50 ms | p99 ms | max ms | with results |\n|---|---|---|---|---|")
         for name, p50, p99, worst, found in rows:
             print(f"| {name} | {p50:.2f} | {p99:.2f} | {worst:.2f} | {found:.0%} |")
-        print(f"| autocomplete (topics + sources) | {statistics.median(auto):.3f} | {percentile(auto, 0.99):.3f} "
-              f"| {max(auto):.3f} | |")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -1,11 +1,13 @@
 """One tokenizer for index and query time, built for mixed Chinese/English text.
 
-- NFKC; Traditional Chinese folded to Simplified (幻覺 → 幻觉);
-- runs of CJK ideographs become overlapping character bigrams (a lone character is kept as
-  itself), because Chinese has no spaces and a run like 模型幻觉问题 must match 幻觉;
+- NFKC; Traditional Chinese folded to Simplified (幻覺 → 幻觉) with OpenCC's character table
+  (``bot.fold``): the library's own converter is pure Python, ~60x slower;
+- runs of CJK ideographs (and kana/hangul) become overlapping character bigrams, a lone character
+  kept as itself, because Chinese has no spaces and a run like 模型幻觉问题 must match 幻觉;
 - Latin words are lowercased and Snowball-stemmed (transformers → transform); camelCase and
   letter–digit words are indexed whole *and* in parts (FlashAttention → flashattent, flash, attent;
-  Llama3 → llama3, llama, 3), so either spelling finds them.
+  Llama3 → llama3, llama, 3), so either spelling finds them. A run changes at a script change
+  (预训练阶段pretraining → …, 阶段, pretrain) and at punctuation (MHA/MQA/GQA → mha, mqa, gqa).
 
 Bump ``TOKENIZER_VERSION`` whenever the output changes: the index rebuilds itself.
 """
@@ -20,68 +22,119 @@ import Stemmer
 
 from bot.fold import to_simplified
 
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
+MAX_WORD = 40  # longer "words" (hashes, URLs run together) are cut: nobody searches for them whole
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Han (incl. extensions and compatibility ideographs), kana and hangul: scripts without spaces
+# (or, for Korean, with particles glued on), so bigrams are what can be matched.
+_CJK = (r"\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+        r"\U00020000-\U0002fa1f")
 _RUN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
-_CJK_RUN = re.compile(rf"[{_CJK}]+")
-_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+|[^\W\d_A-Za-z]+")
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
+_ASTRAL = re.compile(r"[\U00010000-\U0010ffff]")
+# Parts of an ASCII word: an upper-case run not followed by lower case (the "GQA" of "GQAttention"),
+# a capitalised or lower-case word, a number.
+_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# Parts of any other word: letter runs and digit runs only (café stays whole).
+_LETTER_DIGIT = re.compile(r"[^\W\d_]+|\d+")
 _STEMMER = Stemmer.Stemmer("english")
-MAX_WORD = 40
 
 
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
+    """Snowball English stem of a lower-case word."""
     return str(_STEMMER.stemWord(word))
 
 
+def is_cjk(token: str) -> bool:
+    """True when ``token`` starts with a CJK character (tokens are never mixed)."""
+    return bool(token) and _CJK_CHAR.match(token) is not None
+
+
 def cjk_bigrams(run: str) -> list[str]:
-    if len(run) == 1:
+    if len(run) < 3:
         return [run]
-    return [run[i:i + 2] for i in range(len(run) - 1)]
+    return list(map(str.__add__, run, run[1:]))
 
 
-@lru_cache(maxsize=100_000)
-def _word_tokens(word: str) -> tuple[str, ...]:
-    lower = word.casefold()
+def _parts(word: str) -> list[str]:
+    """The parts of a compound word, or [] when it is not one. Single letters ("o" of 4o, "V" of
+    DeepSeekV3) are dropped as noise; digits are kept, they carry versions."""
+    parts = _PARTS.findall(word) if word.isascii() else _LETTER_DIGIT.findall(word)
+    if len(parts) <= 1:
+        return []
+    return [p for p in parts if len(p) > 1 or p.isdigit()]
+
+
+@lru_cache(maxsize=200_000)
+def word_tokens(word: str) -> tuple[str, ...]:
+    """One Latin/other word (case kept) → its stem, then the stems of its parts when it has several."""
+    lower = word.lower()
     if len(lower) > MAX_WORD:
         return (lower[:MAX_WORD],)
     whole = stem(lower)
-    parts = _PARTS.findall(word)
-    if len(parts) <= 1:
+    parts = _parts(word)
+    if not parts:
         return (whole,)
-    return (whole, *(stem(p.casefold()) for p in parts))
+    return (whole, *(stem(p.lower()) for p in parts))
 
 
-def is_cjk(token: str) -> bool:
-    return bool(_CJK_RUN.match(token))
+@lru_cache(maxsize=1)
+def _fold_table() -> tuple[re.Pattern[str], dict[str, str]]:
+    """One regex over every BMP character that NFKC or Traditional → Simplified changes, and what
+    it becomes (BMP only: sre matches a BMP-only class with a bitmap, an astral one by a linear
+    scan). Full NFKC costs ~30 µs per 300-char Chinese entry (full-width punctuation is
+    everywhere) and a translate table as much; a regex scan that only calls back on hits is ~5x faster."""
+    mapping: dict[str, str] = {}
+    for code in range(0x80, 0x10000):
+        char = chr(code)
+        if not 0xD800 <= code < 0xE000:
+            folded = unicodedata.normalize("NFKC", char)
+            if folded != char:
+                mapping[char] = to_simplified(folded)
+    hanzi = "".join(chr(c) for r in ((0x3400, 0xA000), (0xF900, 0xFB00)) for c in range(*r))
+    for char, simple in zip(hanzi, to_simplified(hanzi), strict=True):
+        if char != simple:
+            mapping[char] = simple
+    pattern = re.compile("[" + "".join(re.escape(c) for c in sorted(mapping)) + "]")
+    return pattern, mapping
+
+
+def normalize(text: str) -> str:
+    """NFKC, then Traditional → Simplified (one-for-one characters: CJK offsets are kept)."""
+    if text.isascii():
+        return text
+    if _ASTRAL.search(text) is None:
+        pattern, mapping = _fold_table()
+        folded = pattern.sub(lambda match: mapping[match.group()], text)
+        if unicodedata.is_normalized("NFKC", folded):  # else: combining marks and the like
+            return folded
+    return to_simplified(unicodedata.normalize("NFKC", text))
 
 
 def split_runs(text: str) -> list[str]:
-    """NFKC text → runs: each a CJK run (already Simplified) or a Latin/other word (case kept)."""
-    text = unicodedata.normalize("NFKC", text)
-    return [to_simplified(r) if _CJK_RUN.match(r) else r for r in _RUN.findall(text)]
+    """Text → runs: each a CJK run (normalised, Simplified) or a Latin/other word (case kept)."""
+    return _RUN.findall(normalize(text))
 
 
 def tokenize(text: str) -> list[str]:
-    """Index-side tokens, in order."""
+    """Index-side tokens, in order (positions matter for phrases)."""
     out: list[str] = []
-    for run in split_runs(text):
-        if _CJK_RUN.match(run):
+    for run in _RUN.findall(normalize(text)):
+        if _CJK_CHAR.match(run):
             out.extend(cjk_bigrams(run))
         else:
-            out.extend(_word_tokens(run))
+            out.extend(word_tokens(run))
     return out
 
 
-def query_units(text: str) -> list[tuple[str, ...]]:
-    """Query-side: each unit must match. A Latin word is one term (its whole stem); a CJK run is a
-    phrase of its bigrams. Parts of camelCase words are not required separately: the whole stem
-    is indexed too."""
-    units: list[tuple[str, ...]] = []
-    for run in split_runs(text):
-        if _CJK_RUN.match(run):
-            units.append(tuple(cjk_bigrams(run)))
-        else:
-            units.append((_word_tokens(run)[0],))
-    return units
+def query_word(run: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Query side of one run from ``split_runs``: (tokens that must all match, alternative parts).
+
+    A CJK run must match all its bigrams; a Latin word its whole stem — or, for a compound typed
+    whole (``Llama3``, ``FlashAttention``), its parts as a phrase, so it also finds "Llama 3".
+    """
+    if is_cjk(run):
+        return tuple(cjk_bigrams(run)), ()
+    tokens = word_tokens(run)
+    return (tokens[0],), tokens[1:]
