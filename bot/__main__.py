@@ -1,4 +1,5 @@
-"""Command line: ``digestbot run | poll | check | search | reindex | healthcheck``."""
+"""Command line: ``digestbot run | poll | check | search | reindex | healthcheck | digest | import-opml |
+export-opml | sources``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import re
 import sys
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from bot.config import Config, default_config_path, load_config
 from bot.errors import DigestError
 
 if TYPE_CHECKING:
+    from bot.app import App
     from bot.poll import PollOutcome
 
 
@@ -43,9 +45,117 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  - {source.id}: {source.name}{state}\n      url {source.url}\n      every "
               f"{source.interval}, backfill {source.backfill}, topics {', '.join(source.topics) or '-'}"
               f"\n      → {channels}")
-    routes = sum(len(s.channels) for s in config.sources if s.enabled)
-    print(f"routes: {routes} (source → channel)")
+    routes = config.all_routes()
+    print(f"routes: {len(routes)}")
+    for route in routes:
+        covers = ", ".join(route.sources) if route.sources else "all sources"
+        if route.topics:
+            covers += f"; topics {', '.join(route.topics)}"
+        extras = [name for name, on in (("include filter", route.include), ("exclude filter", route.exclude),
+                                         ("template", route.template), ("role mentions", route.mention_roles)) if on]
+        print(f"  - {route.describe()}  ({covers}){'  + ' + ', '.join(extras) if extras else ''}")
     return 0
+
+
+def _with_app(args: argparse.Namespace, job: Callable[[App], Awaitable[int]]) -> int:
+    from bot.app import App
+
+    config = _config(args)
+
+    async def go() -> int:
+        async with App.open(config) as app:
+            return await job(app)
+
+    return asyncio.run(go())
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Print (``--preview``, the default) or queue (``--now``) a digest route's next digest."""
+    from bot.deliver import ConsoleDeliverer, ConsoleWebhooks
+    from bot.format import MessageSpec, render_embed_as_text
+
+    async def job(app: App) -> int:
+        routes = app.router.digest_routes()
+        if args.route:
+            routes = [r for r in routes if r.id == args.route]
+            if not routes:
+                print(f"digestbot: no digest route {args.route!r}; see `digestbot check`", file=sys.stderr)
+                return 2
+        if not routes:
+            print("no digest routes in this config (add a route with mode: digest)")
+            return 0
+        for route in routes:
+            if args.now:
+                run = await app.digests.run(route)
+                console = ConsoleDeliverer()
+                await app.attach_deliverer(console, ConsoleWebhooks(console)).deliver_due()
+                print(f"{route.id}: {run.entries} entries in {run.messages} message(s)")
+                continue
+            run, planned = await app.digests.preview(route)
+            print(f"── {route.config.describe()}: {run.entries} entries since {run.period_start:%Y-%m-%d %H:%M} UTC")
+            for message in planned:
+                spec = MessageSpec.from_json(message.payload)
+                if spec.content:
+                    print(spec.content)
+                for embed in spec.embeds:
+                    print(render_embed_as_text(embed))
+        return 0
+
+    return _with_app(args, job)
+
+
+def cmd_import_opml(args: argparse.Namespace) -> int:
+    from bot.admin import SourceAdmin
+
+    data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
+
+    async def job(app: App) -> int:
+        report = await SourceAdmin(app).import_opml(data, channel_id=args.channel, guild_id=None,
+                                                    where=str(args.file))
+        print(f"added {len(report.added)} sources, skipped {len(report.skipped)}")
+        for source_id in report.added:
+            print(f"  + {source_id}")
+        for reason in report.skipped:
+            print(f"  - {reason}")
+        return 0
+
+    return _with_app(args, job)
+
+
+def cmd_export_opml(args: argparse.Namespace) -> int:
+    from bot.admin import SourceAdmin
+
+    async def job(app: App) -> int:
+        data = SourceAdmin(app).export_opml()
+        if args.output and args.output != "-":
+            Path(args.output).write_bytes(data)
+        else:
+            sys.stdout.buffer.write(data)
+        return 0
+
+    return _with_app(args, job)
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    """``sources list`` shows the effective list; ``sources reset ID`` drops Discord-side changes."""
+    from bot.admin import SourceAdmin
+
+    async def job(app: App) -> int:
+        if args.action == "reset":
+            if not args.source:
+                print("digestbot: sources reset needs a source id", file=sys.stderr)
+                return 2
+            done = await SourceAdmin(app).reset(args.source)
+            print(f"{args.source}: " + ("Discord-side changes forgotten; the config file applies again" if done
+                                        else "nothing was changed from Discord"))
+            return 0
+        for source in app.config.sources:
+            origin = "added from Discord/OPML" if source.origin == "discord" else "config file"
+            state = "" if source.enabled else " [paused]"
+            print(f"{source.id}{state}: {source.name} <{source.url}> ({origin})")
+        return 0
+
+    return _with_app(args, job)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -219,6 +329,21 @@ def build_parser() -> argparse.ArgumentParser:
     health = add("healthcheck", "exit 0 when the running bot's /healthz is OK")
     health.add_argument("--port", type=int, help="default: health.port from the config")
     health.set_defaults(func=cmd_healthcheck)
+    digest = add("digest", "show (default) or post now the next digest of digest routes")
+    digest.add_argument("route", nargs="?", help="a digest route id (default: all)")
+    digest.add_argument("--now", action="store_true", help="queue it now and print it (dry run)")
+    digest.set_defaults(func=cmd_digest)
+    imp = add("import-opml", "add every feed of an OPML file as a source (stored in the database)")
+    imp.add_argument("file", help="OPML file, or - for stdin")
+    imp.add_argument("--channel", type=int, help="channel id the new sources post into")
+    imp.set_defaults(func=cmd_import_opml)
+    exp = add("export-opml", "write the effective source list as OPML")
+    exp.add_argument("--output", "-o", help="file (default: stdout)")
+    exp.set_defaults(func=cmd_export_opml)
+    srcs = add("sources", "list the effective sources, or forget Discord-side changes of one")
+    srcs.add_argument("action", choices=["list", "reset"], nargs="?", default="list")
+    srcs.add_argument("source", nargs="?")
+    srcs.set_defaults(func=cmd_sources)
     return parser
 
 

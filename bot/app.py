@@ -16,10 +16,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from bot import USER_AGENT
+from bot.admin import SourceAdmin
 from bot.catalog import Catalog
 from bot.clock import Clock, utc_now
 from bot.config import Config
-from bot.deliver import ConsoleDeliverer, Deliverer, OutboxWorker
+from bot.deliver import ConsoleDeliverer, ConsoleWebhooks, Deliverer, OutboxWorker, WebhookPoster
+from bot.digest import DigestRunner
 from bot.errors import ConfigError
 from bot.fetch import Fetcher, FetchSettings
 from bot.format import MessageSpec, header_content, render_entry
@@ -28,7 +30,9 @@ from bot.indexer import Indexer, retag_if_config_changed
 from bot.ingest import IngestPool
 from bot.models import Entry, OutboxMessage
 from bot.poll import Poller, PollOutcome
-from bot.schedule import build_scheduler, scheduler_alive
+from bot.registry import effective_sources
+from bot.route import Router
+from bot.schedule import build_scheduler, scheduler_alive, sync_poll_jobs
 from bot.search.index import SearchIndex
 from bot.store.sqlite import SQLiteStorage
 
@@ -48,10 +52,14 @@ def fetch_settings(config: Config) -> FetchSettings:
 
 
 class App:
-    """The running bot's parts, wired together. Use ``async with App.open(config) as app``."""
+    """The running bot's parts, wired together. Use ``async with App.open(config) as app``.
+
+    ``base_config`` is what the YAML says; ``config`` is the effective one (sources added or
+    changed from Discord applied, see ``bot.registry``). ``reconfigure`` swaps it everywhere."""
 
     def __init__(self, config: Config, storage: SQLiteStorage, index: SearchIndex, fetcher: Fetcher,
-                 *, clock: Clock, pool: IngestPool | None = None) -> None:
+                 *, clock: Clock, pool: IngestPool | None = None, base_config: Config | None = None) -> None:
+        self.base_config = base_config or config
         self.config = config
         self.storage = storage
         self.index = index
@@ -61,24 +69,30 @@ class App:
         self.indexer = Indexer(storage, index, pool=self.pool)
         self.catalog = Catalog(config, storage, index, clock=clock)
         self.worker: OutboxWorker | None = None
+        self.router = Router(config)
         self.poller = Poller(config, storage, fetcher, clock=clock, pool=self.pool,
-                             on_new_entries=self._on_new_entries)
+                             on_new_entries=self._on_new_entries, router=self.router)
+        self.digests = DigestRunner(storage, self.router, clock=clock)
         self.scheduler: AsyncIOScheduler | None = None
         self.topic_labels = {k: v.label or k for k, v in config.topics.items()}
+        self.on_reconfigure: list[Callable[[Config], None]] = []
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, config: Config, *, clock: Clock = utc_now) -> AsyncIterator[App]:
         storage = await asyncio.to_thread(SQLiteStorage, config.storage.path)
         try:
-            await asyncio.to_thread(storage.sync_sources, [(s.id, s.url) for s in config.sources])
+            effective = config.with_sources(effective_sources(config, await asyncio.to_thread(
+                storage.runtime_sources)))
+            await asyncio.to_thread(storage.sync_sources, [(s.id, s.url) for s in effective.sources])
             index = await asyncio.to_thread(SearchIndex.open, config.storage.resolved_index_path)
             pool = IngestPool(config.ingest.processes, config.topics)
             try:
                 async with Fetcher(fetch_settings(config)) as fetcher:
-                    app = cls(config, storage, index, fetcher, clock=clock, pool=pool)
+                    app = cls(effective, storage, index, fetcher, clock=clock, pool=pool, base_config=config)
+                    await app.digests.start_clocks()
                     await app.indexer.catch_up_async()
-                    await asyncio.to_thread(retag_if_config_changed, config, storage, index)
+                    await asyncio.to_thread(retag_if_config_changed, effective, storage, index)
                     yield app
             finally:
                 await asyncio.to_thread(pool.close)
@@ -92,7 +106,30 @@ class App:
         if self.worker is not None:
             self.worker.wake.set()
 
+    async def reconfigure(self) -> Config:
+        """Re-read the sources managed from Discord and swap the effective config everywhere."""
+        rows = await asyncio.to_thread(self.storage.runtime_sources)
+        config = self.base_config.with_sources(effective_sources(self.base_config, rows))
+        await asyncio.to_thread(self.storage.sync_sources, [(s.id, s.url) for s in config.sources])
+        self.config = config
+        self.router = Router(config)
+        self.poller.config = config
+        self.poller.router = self.router
+        self.digests.router = self.router
+        await self.digests.start_clocks()
+        self.catalog.reconfigure(config)
+        if self.scheduler is not None:
+            sync_poll_jobs(self.scheduler, config.sources, self.poller.poll, jitter=config.defaults.jitter,
+                           first_run=self.clock() + timedelta(seconds=1))
+        for hook in self.on_reconfigure:
+            hook(config)
+        self.digests.wake.set()
+        return config
+
     def render_message(self, message: OutboxMessage, entries: Sequence[Entry]) -> MessageSpec:
+        """Rows queued before routes existed, and admin notices, are rendered when sent."""
+        if message.payload is not None:
+            return MessageSpec.from_json(message.payload)
         source = self.config.source(message.source_id)
         name = source.name if source else message.source_id
         embeds = tuple(render_entry(e, source_name=name, summary_length=source.summary_length if source else 300,
@@ -100,8 +137,13 @@ class App:
                        for e in entries)
         return MessageSpec(content=header_content(message.header), embeds=embeds)
 
-    def attach_deliverer(self, deliverer: Deliverer) -> OutboxWorker:
-        self.worker = OutboxWorker(self.storage, deliverer, self.render_message, clock=self.clock)
+    def webhook_url(self, route_id: str) -> str | None:
+        route = self.config.route(route_id)
+        return route.webhook_url if route is not None else None
+
+    def attach_deliverer(self, deliverer: Deliverer, webhooks: WebhookPoster | None = None) -> OutboxWorker:
+        self.worker = OutboxWorker(self.storage, deliverer, self.render_message, clock=self.clock,
+                                   webhooks=webhooks, webhook_url=self.webhook_url)
         return self.worker
 
     # -- one-shot operations ----------------------------------------------------------------
@@ -109,10 +151,11 @@ class App:
         sources = [s for s in self.config.sources if s.enabled]
         return list(await asyncio.gather(*(self.poller.poll(s, force=force) for s in sources)))
 
-    async def run_once(self, deliverer: Deliverer) -> list[PollOutcome]:
-        """Poll every source once, deliver what is due, index what is new."""
-        worker = self.attach_deliverer(deliverer)
+    async def run_once(self, deliverer: Deliverer, webhooks: WebhookPoster | None = None) -> list[PollOutcome]:
+        """Poll every source once, deliver what is due (digests only when due), index what is new."""
+        worker = self.attach_deliverer(deliverer, webhooks)
         outcomes = await self.poll_all(force=True)
+        await self.digests.run_due()
         await worker.deliver_due()
         await self.indexer.catch_up_async()
         return outcomes
@@ -120,14 +163,16 @@ class App:
     # -- long-running ------------------------------------------------------------------------
     async def run_forever(self, deliverer: Deliverer, *, checks: HealthChecks | None = None,
                           stop: asyncio.Event | None = None, extra: Sequence[asyncio.Task[None]] = (),
-                          ready: Callable[[], bool] | None = None) -> None:
+                          ready: Callable[[], bool] | None = None, webhooks: WebhookPoster | None = None,
+                          shutdown_grace: float = 5.0) -> None:
         stop = stop or asyncio.Event()
-        worker = self.attach_deliverer(deliverer)
+        worker = self.attach_deliverer(deliverer, webhooks)
         self.scheduler = build_scheduler(self.config.sources, self.poller.poll, jitter=self.config.defaults.jitter,
                                          first_run=self.clock() + timedelta(seconds=1))
         self.scheduler.start()
         tasks = [asyncio.create_task(worker.run_forever(ready=ready), name="outbox"),
-                 asyncio.create_task(self.indexer.run_forever(), name="indexer"), *extra]
+                 asyncio.create_task(self.indexer.run_forever(), name="indexer"),
+                 asyncio.create_task(self.digests.run_forever(on_queued=worker.wake), name="digests"), *extra]
         runner = None
         if self.config.health.enabled:
             checks = checks or self.health_checks(gateway=lambda: True)
@@ -141,9 +186,12 @@ class App:
         finally:
             log.info("shutting down")
             self.scheduler.shutdown(wait=False)
+            # Every database write is one transaction and every send carries its nonce, so
+            # cancelling mid-send is safe: the row stays pending and a restart resends it once.
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=shutdown_grace)
             if runner is not None:
                 await runner.cleanup()
 
@@ -169,12 +217,13 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 async def run_dry(config: Config, *, once: bool, stream: TextIO | None = None) -> list[PollOutcome]:
     """Poll and print what would be posted, instead of posting it."""
     deliverer = ConsoleDeliverer(stream or sys.stdout)
+    webhooks = ConsoleWebhooks(deliverer)
     async with App.open(config) as app:
         if once:
-            return await app.run_once(deliverer)
+            return await app.run_once(deliverer, webhooks)
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        await app.run_forever(deliverer, stop=stop)
+        await app.run_forever(deliverer, stop=stop, webhooks=webhooks)
         return []
 
 
@@ -185,10 +234,13 @@ async def run_discord(config: Config) -> None:
                           key="DISCORD_TOKEN")
     from bot.discord_adapter.client import DigestBot, point_discord_py_at
     from bot.discord_adapter.delivery import DiscordDeliverer
+    from bot.discord_adapter.webhooks import WebhookSender
 
     point_discord_py_at(config.discord.api_base, config.discord.gateway_url)
     async with App.open(config) as app:
-        client = DigestBot(config, app.catalog)
+        client = DigestBot(app.config, app.catalog, admin=SourceAdmin(app), digests=app.digests,
+                           wake_outbox=lambda: app.worker.wake.set() if app.worker else None)
+        app.on_reconfigure.append(client.reconfigure)
         stop = asyncio.Event()
         install_signal_handlers(stop)
 
@@ -197,9 +249,11 @@ async def run_discord(config: Config) -> None:
                 await client.start(config.token or "")
 
         client_task = asyncio.create_task(run_client(), name="discord")
+        webhooks = WebhookSender(api_base=config.discord.api_base)
         try:
             await app.run_forever(DiscordDeliverer(client), checks=app.health_checks(gateway=lambda: client.connected),
-                                  stop=stop, extra=[client_task], ready=lambda: client.connected)
+                                  stop=stop, extra=[client_task], ready=lambda: client.connected, webhooks=webhooks)
         finally:
+            await webhooks.close()
             if not client.is_closed():
                 await client.close()

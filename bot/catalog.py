@@ -79,6 +79,11 @@ class Catalog:
         self.names = {s.id: s.name for s in config.sources}
         self.topic_labels = {k: v.label or k for k, v in config.topics.items()}
 
+    def reconfigure(self, config: Config) -> None:
+        """Sources were added or changed from Discord; names of removed ones stay for old entries."""
+        self.config = config
+        self.names.update({s.id: s.name for s in config.sources})
+
     def _sources(self, allowed: Sequence[str] | None, source: str | None) -> tuple[str, ...] | None:
         if source:
             source_id = self.resolve_source(source)

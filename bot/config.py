@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -197,6 +197,9 @@ class SourceModel(_Model):
     header: str | None = None
     summary_length: int | None = Field(default=None, ge=20, le=4096)
     enabled: bool = True
+    webhook_username: str | None = Field(default=None, max_length=80)
+    """Name this source posts under when a route delivers through a webhook."""
+    webhook_avatar_url: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -232,6 +235,72 @@ class SourceModel(_Model):
         return value
 
 
+class FilterModel(_Model):
+    keywords: tuple[str, ...] = ()
+    regex: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ("title", "summary", "author", "topics")
+
+    @field_validator("keywords", "regex", "fields", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+def _snowflake(value: object) -> object:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise ValueError(f"must be a Discord id (a number), got {value!r}")
+    return value
+
+
+Snowflake = Annotated[int | None, BeforeValidator(_snowflake)]
+
+
+class RouteModel(_Model):
+    """Where entries go: from sources and/or topics to a channel or a webhook, now or as a digest."""
+
+    id: str | None = None
+    channel: Snowflake = None
+    webhook: str | None = Field(default=None, repr=False)
+    guild: Snowflake = None
+    """For webhook routes: the server whose /search may show these sources."""
+    sources: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    mode: Literal["realtime", "digest"] = "realtime"
+    schedule: str | None = None
+    timezone: str = "UTC"
+    group_by: Literal["topic", "source", "none"] = "topic"
+    max_messages: int = Field(default=1, ge=1, le=5)
+    post_empty: bool = False
+    header: str | None = None
+    summary_length: int | None = Field(default=None, ge=20, le=4096)
+    include: FilterModel | None = None
+    exclude: FilterModel | None = None
+    template: str | None = None
+    mention_roles: dict[str, int] = {}
+    username: str | None = Field(default=None, max_length=80)
+    avatar_url: str | None = None
+    enabled: bool = True
+
+    @field_validator("sources", "topics", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RouteModel:
+        if (self.channel is None) == (self.webhook is None):
+            raise ValueError("give exactly one of 'channel' (a channel id) or 'webhook' (a webhook URL)")
+        if self.mode == "digest" and not self.schedule:
+            raise ValueError("a digest route needs 'schedule' (cron, e.g. \"0 9 * * mon-fri\")")
+        if self.mode == "realtime" and self.schedule:
+            raise ValueError("'schedule' only applies to mode: digest")
+        if self.webhook is None and (self.username or self.avatar_url):
+            raise ValueError("'username' and 'avatar_url' only apply to webhook routes")
+        return self
+
+
 class ConfigModel(_Model):
     discord: DiscordSettings = DiscordSettings()
     storage: StorageSettings = StorageSettings()
@@ -242,6 +311,7 @@ class ConfigModel(_Model):
     topics: dict[str, TopicDef] = {}
     include: tuple[str, ...] = ()
     sources: tuple[SourceModel, ...] = ()
+    routes: tuple[RouteModel, ...] = ()
 
     @field_validator("topics", mode="before")
     @classmethod
@@ -295,6 +365,58 @@ class SourceConfig(BaseModel):
     enabled: bool
     allow_file: bool
     """Only sources written by the operator into the config file may read local files."""
+    webhook_username: str | None = None
+    webhook_avatar_url: str | None = None
+    origin: Literal["config", "discord"] = "config"
+    guild_id: int | None = None
+    """Sources added from Discord remember the server they were added in."""
+
+
+class RouteConfig(BaseModel):
+    """A resolved route. Sources with ``channels:`` get one implicit realtime route per channel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    channel_id: int | None
+    webhook_url: str | None = Field(default=None, repr=False)
+    guild_id: int | None = None
+    sources: tuple[str, ...] = ()
+    """Empty: every source."""
+    topics: tuple[str, ...] = ()
+    """Empty: any entry; else entries with at least one of these topics."""
+    mode: Literal["realtime", "digest"] = "realtime"
+    schedule: str | None = None
+    timezone: str = "UTC"
+    group_by: Literal["topic", "source", "none"] = "topic"
+    max_messages: int = 1
+    post_empty: bool = False
+    header: str | None = None
+    summary_length: int | None = None
+    include: FilterModel | None = None
+    exclude: FilterModel | None = None
+    template: str | None = None
+    mention_roles: dict[str, int] = {}
+    username: str | None = None
+    avatar_url: str | None = None
+    implicit: bool = False
+
+    @property
+    def destination(self) -> str:
+        """The outbox's ordering key: one ordered queue per channel or webhook."""
+        return f"channel:{self.channel_id}" if self.channel_id is not None else f"webhook:{self.id}"
+
+    def describe(self) -> str:
+        where = f"channel {self.channel_id}" if self.channel_id is not None else "a webhook"
+        when = f"digest {self.schedule} ({self.timezone})" if self.mode == "digest" else "realtime"
+        return f"{self.id}: {when} → {where}"
+
+
+def implicit_routes(sources: tuple[SourceConfig, ...], header: str | None = None) -> tuple[RouteConfig, ...]:
+    """``channels:`` on a source is shorthand for a realtime route from that source to each channel."""
+    return tuple(RouteConfig(id=f"{s.id}>{c}", channel_id=c, sources=(s.id,), header=s.header, implicit=True,
+                             guild_id=s.guild_id)
+                 for s in sources for c in s.channels)
 
 
 class Config(BaseModel):
@@ -309,10 +431,22 @@ class Config(BaseModel):
     ingest: IngestSettings = IngestSettings()
     topics: dict[str, TopicDef]
     sources: tuple[SourceConfig, ...]
+    routes: tuple[RouteConfig, ...] = ()
+    """Explicit routes from the ``routes:`` section (implicit ones come from ``all_routes``)."""
     token: str | None = Field(default=None, repr=False)
 
     def source(self, source_id: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.id == source_id), None)
+
+    def all_routes(self) -> tuple[RouteConfig, ...]:
+        return implicit_routes(self.sources) + self.routes
+
+    def route(self, route_id: str) -> RouteConfig | None:
+        return next((r for r in self.all_routes() if r.id == route_id), None)
+
+    def with_sources(self, sources: tuple[SourceConfig, ...]) -> Config:
+        """The same config with another source list (sources added or changed from Discord)."""
+        return self.model_copy(update={"sources": sources})
 
 
 def _substitute_env(value: Any, env: Mapping[str, str], path: str, file: str) -> Any:
@@ -384,19 +518,21 @@ def _merge_includes(path: Path, data: dict[str, Any], env: Mapping[str, str]) ->
             raise ConfigError("must be a file name", file=str(path), key=f"include[{index}]")
         other_path = (path.parent / name).resolve()
         other = _raw_document(other_path, env)
-        unknown = set(other) - {"topics", "sources"}
+        unknown = set(other) - {"topics", "sources", "routes"}
         if unknown:
-            raise ConfigError(f"an included file may only hold 'topics' and 'sources', not {sorted(unknown)}",
-                              file=str(other_path))
+            raise ConfigError("an included file may only hold 'topics', 'sources' and 'routes', "
+                              f"not {sorted(unknown)}", file=str(other_path))
         try:
             ConfigModel.model_validate({"topics": other.get("topics") or {},
-                                        "sources": other.get("sources") or []})
+                                        "sources": other.get("sources") or [],
+                                        "routes": other.get("routes") or []})
         except ValidationError as exc:
             raise _config_error(exc, other_path) from None
         topics = dict(other.get("topics") or {})
         topics.update(merged.get("topics") or {})
         merged["topics"] = topics
         merged["sources"] = list(merged.get("sources") or []) + list(other.get("sources") or [])
+        merged["routes"] = list(merged.get("routes") or []) + list(other.get("routes") or [])
     return merged
 
 
@@ -460,6 +596,8 @@ def _resolve(model: ConfigModel, path: Path, env: Mapping[str, str]) -> Config:
                 file_path = (path.parent / file_path).resolve()
             url = file_path.as_uri()
         sources.append(SourceConfig(
+            webhook_username=source.webhook_username,
+            webhook_avatar_url=source.webhook_avatar_url,
             id=source.id or slugify(source.name),
             name=source.name.strip()[:256],
             url=url,
@@ -473,6 +611,7 @@ def _resolve(model: ConfigModel, path: Path, env: Mapping[str, str]) -> Config:
             enabled=source.enabled,
             allow_file=True,
         ))
+    routes = _resolve_routes(model, path, tuple(sources))
     return Config(
         file=path,
         discord=model.discord,
@@ -483,8 +622,88 @@ def _resolve(model: ConfigModel, path: Path, env: Mapping[str, str]) -> Config:
         ingest=model.ingest,
         topics=model.topics,
         sources=tuple(sources),
+        routes=routes,
         token=read_token(env),
     )
+
+
+_WEBHOOK_PATH = re.compile(r"^https?://[^\s/]+(/api(/v\d+)?)?/webhooks/\d+/[A-Za-z0-9_-]+/?$")
+
+
+def check_route(route: RouteConfig, known_topics: Mapping[str, TopicDef], source_ids: set[str] | None,
+                where: str) -> list[str]:
+    """Every problem with one route, each naming its key path; [] when it is fine."""
+    from bot.filters import EntryFilter
+    from bot.schedule import cron_trigger
+    from bot.templates import MessageTemplate
+
+    problems: list[str] = []
+    if route.webhook_url is not None and not _WEBHOOK_PATH.match(route.webhook_url):
+        problems.append(f"{where}.webhook: not a Discord webhook URL (…/api/webhooks/<id>/<token>)")
+    if source_ids is not None:
+        problems += [f"{where}.sources: unknown source {sid!r}" for sid in route.sources if sid not in source_ids]
+    if known_topics:
+        problems += [f"{where}.topics: unknown topic {t!r}" for t in route.topics if t not in known_topics]
+        problems += [f"{where}.mention_roles: unknown topic {t!r}" for t in route.mention_roles
+                     if t not in known_topics]
+    if route.mode == "digest" and route.schedule:
+        try:
+            cron_trigger(route.schedule, route.timezone)
+        except ValueError as exc:
+            problems.append(f"{where}.schedule: {exc}")
+    elif route.timezone != "UTC":
+        try:
+            cron_trigger("0 0 * * *", route.timezone)
+        except ValueError as exc:
+            problems.append(f"{where}.timezone: {exc}")
+    try:
+        EntryFilter.compile(_rule(route.include), _rule(route.exclude), where=where)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if route.template is not None:
+        try:
+            MessageTemplate.compile(route.template, where=f"{where}.template")
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _rule(model: FilterModel | None) -> Any:
+    from bot.filters import FilterRule
+
+    if model is None:
+        return None
+    return FilterRule(keywords=model.keywords, regex=model.regex, fields=model.fields)
+
+
+def _resolve_routes(model: ConfigModel, path: Path, sources: tuple[SourceConfig, ...]) -> tuple[RouteConfig, ...]:
+    routes: list[RouteConfig] = []
+    problems: list[str] = []
+    seen = {r.id for r in implicit_routes(sources)}
+    source_ids = {s.id for s in sources}
+    for index, item in enumerate(model.routes):
+        where = f"routes[{index}]"
+        route_id = item.id or f"route-{index + 1}"
+        if not _SLUG.match(route_id):
+            problems.append(f"{where}.id: {route_id!r} must be lowercase letters, digits, '-', '_' or '.'")
+        if route_id in seen:
+            problems.append(f"{where}.id: {route_id!r} is used twice")
+        seen.add(route_id)
+        route = RouteConfig(
+            id=route_id, channel_id=item.channel, webhook_url=item.webhook, guild_id=item.guild,
+            sources=item.sources, topics=item.topics, mode=item.mode, schedule=item.schedule,
+            timezone=item.timezone, group_by=item.group_by, max_messages=item.max_messages,
+            post_empty=item.post_empty,
+            header=item.header if item.header is not None else model.defaults.header,
+            summary_length=item.summary_length, include=item.include, exclude=item.exclude,
+            template=item.template, mention_roles=item.mention_roles, username=item.username,
+            avatar_url=item.avatar_url)
+        problems += check_route(route, model.topics, source_ids, where)
+        if item.enabled:
+            routes.append(route)
+    if problems:
+        raise ConfigError("; ".join(problems), file=str(path))
+    return tuple(routes)
 
 
 def bundled_demo_config() -> Path:

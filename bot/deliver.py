@@ -32,6 +32,11 @@ class Deliverer(Protocol):
         """Deliver one message; return the platform's message id. Raise DeliveryError on failure."""
 
 
+class WebhookPoster(Protocol):
+    async def send(self, url: str, message: MessageSpec) -> str | None:
+        """Execute the webhook; return the created message id. Raise DeliveryError on failure."""
+
+
 class ConsoleDeliverer:
     """Prints what would be posted (the dry run)."""
 
@@ -51,12 +56,32 @@ class ConsoleDeliverer:
         return f"console-{nonce}"
 
 
+class ConsoleWebhooks:
+    """The dry run's webhook poster: prints, never shows the webhook's secret URL."""
+
+    def __init__(self, console: ConsoleDeliverer) -> None:
+        self.console = console
+
+    async def send(self, url: str, message: MessageSpec) -> str | None:
+        who = f" as {message.username}" if message.username else ""
+        lines = [f"── to a webhook{who} " + "─" * 40]
+        if message.content:
+            lines.append(message.content)
+        lines.extend(render_embed_as_text(e) for e in message.embeds)
+        print("\n".join(lines) + "\n", file=self.console.stream, flush=True)
+        self.console.sent += 1
+        return None
+
+
 class OutboxWorker:
     def __init__(self, storage: SQLiteStorage, deliverer: Deliverer, render: Renderer, *, clock: Clock,
                  base_backoff: timedelta = timedelta(seconds=5),
-                 max_backoff: timedelta = timedelta(minutes=30)) -> None:
+                 max_backoff: timedelta = timedelta(minutes=30), webhooks: WebhookPoster | None = None,
+                 webhook_url: Callable[[str], str | None] | None = None) -> None:
         self.storage = storage
         self.deliverer = deliverer
+        self.webhooks = webhooks
+        self.webhook_url = webhook_url or (lambda _route: None)
         self.render = render
         self.clock = clock
         self.base_backoff = base_backoff
@@ -67,12 +92,12 @@ class OutboxWorker:
         """Send every due message once; return how many were accepted."""
         now = self.clock()
         pending = await asyncio.to_thread(self.storage.pending_messages, now=now, limit=500)
-        blocked = await asyncio.to_thread(self.storage.blocked_channels, now=now)
-        by_channel: dict[int, list[OutboxMessage]] = defaultdict(list)
+        blocked = await asyncio.to_thread(self.storage.blocked_destinations, now=now)
+        by_destination: dict[str, list[OutboxMessage]] = defaultdict(list)
         for message in pending:
-            if message.channel_id not in blocked:
-                by_channel[message.channel_id].append(message)
-        results = await asyncio.gather(*(self._deliver_channel(msgs) for msgs in by_channel.values()))
+            if message.destination not in blocked:
+                by_destination[message.destination].append(message)
+        results = await asyncio.gather(*(self._deliver_channel(msgs) for msgs in by_destination.values()))
         return sum(results)
 
     async def _deliver_channel(self, messages: list[OutboxMessage]) -> int:
@@ -86,27 +111,43 @@ class OutboxWorker:
         return sent
 
     async def _deliver_one(self, message: OutboxMessage) -> str:
-        entries = await asyncio.to_thread(self.storage.entries_by_id, message.entry_ids)
+        entries = ([] if message.payload is not None
+                   else await asyncio.to_thread(self.storage.entries_by_id, message.entry_ids))
+        target = message.destination.replace(":", " ")
         try:
             spec = self.render(message, entries)
             message_id: str | None = None
+            webhook_route = message.webhook_route
             for part, embeds in enumerate(_split_to_limits(spec)):
                 nonce = message.nonce if part == 0 else f"{message.nonce}-{part}"
-                message_id = await self.deliverer.send(message.channel_id, embeds, nonce=nonce[:25])
+                if webhook_route is None:
+                    message_id = await self.deliverer.send(message.channel_id, embeds, nonce=nonce[:25])
+                else:
+                    message_id = await self._send_webhook(webhook_route, embeds)
         except DeliveryError as exc:
             if exc.permanent:
-                log.error("delivery to channel %s failed for good: %s", message.channel_id, exc)
+                log.error("delivery to %s failed for good: %s", target, exc)
                 await asyncio.to_thread(self.storage.mark_failed, message.id, error=str(exc))
                 return "failed"
             delay = (timedelta(seconds=exc.retry_after) if exc.retry_after
                      else min(self.max_backoff, self.base_backoff * (2 ** min(message.attempts, 16))))
-            log.warning("delivery to channel %s will be retried in %s: %s", message.channel_id, delay, exc)
+            log.warning("delivery to %s will be retried in %s: %s", target, delay, exc)
             await asyncio.to_thread(self.storage.mark_retry, message.id, error=str(exc),
                                     next_attempt_at=self.clock() + delay)
             return "retry"
         await asyncio.to_thread(self.storage.mark_sent, message.id, now=self.clock(),
                                 discord_message_id=message_id)
         return "sent"
+
+    async def _send_webhook(self, route_id: str, message: MessageSpec) -> str | None:
+        """Webhooks have no nonce: a crash between Discord accepting and the commit can repeat
+        one message after a restart (at-least-once; see README "Delivery guarantees")."""
+        url = self.webhook_url(route_id)
+        if url is None:
+            raise DeliveryError(f"webhook {route_id}", "the route is no longer in the config", permanent=True)
+        if self.webhooks is None:
+            raise DeliveryError(f"webhook {route_id}", "webhook delivery is not available in this mode")
+        return await self.webhooks.send(url, message)
 
     async def run_forever(self, poll_every: float = 5.0, *, ready: Callable[[], bool] | None = None) -> None:
         """Deliver whenever woken (new entries) or every ``poll_every`` seconds (retries).
@@ -129,5 +170,6 @@ def _split_to_limits(spec: MessageSpec) -> list[MessageSpec]:
     groups = pack_embeds(spec.embeds)
     if len(groups) <= 1:
         return [spec]
-    return [MessageSpec(content=spec.content if i == 0 else None,
-                        embeds=tuple(spec.embeds[j] for j in group)) for i, group in enumerate(groups)]
+    return [MessageSpec(content=spec.content if i == 0 else None, embeds=tuple(spec.embeds[j] for j in group),
+                        allowed_roles=spec.allowed_roles if i == 0 else (), username=spec.username,
+                        avatar_url=spec.avatar_url) for i, group in enumerate(groups)]

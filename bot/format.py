@@ -7,6 +7,7 @@ in titles is escaped and mention syntax is defused (allowed_mentions none is the
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,32 @@ class EmbedSpec:
 class MessageSpec:
     content: str | None
     embeds: tuple[EmbedSpec, ...]
+    allowed_roles: tuple[int, ...] = ()
+    """Roles this message may ping (a route's explicit ``mention_roles``); nothing else ever pings."""
+    username: str | None = None
+    """Webhook deliveries only: the display name to post under."""
+    avatar_url: str | None = None
+    """Webhook deliveries only: the avatar to post with."""
+
+    def to_json(self) -> str:
+        """Stored in the outbox, so a retry sends exactly what was queued."""
+        return json.dumps({
+            "content": self.content, "allowed_roles": list(self.allowed_roles), "username": self.username,
+            "avatar_url": self.avatar_url,
+            "embeds": [{"title": e.title, "url": e.url, "description": e.description, "author": e.author,
+                        "timestamp": e.timestamp.isoformat() if e.timestamp else None, "footer": e.footer,
+                        "thumbnail": e.thumbnail, "color": e.color} for e in self.embeds],
+        }, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> MessageSpec:
+        data = json.loads(text)
+        embeds = tuple(EmbedSpec(
+            title=e["title"], url=e["url"], description=e["description"], author=e["author"],
+            timestamp=datetime.fromisoformat(e["timestamp"]) if e["timestamp"] else None, footer=e["footer"],
+            thumbnail=e["thumbnail"], color=e["color"]) for e in data["embeds"])
+        return cls(content=data["content"], embeds=embeds, allowed_roles=tuple(data.get("allowed_roles") or ()),
+                   username=data.get("username"), avatar_url=data.get("avatar_url"))
 
 
 def defuse_mentions(text: str) -> str:

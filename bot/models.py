@@ -136,6 +136,33 @@ class OutboxMessage:
     nonce: str
     attempts: int = 0
     last_error: str | None = None
+    route_id: str | None = None
+    destination: str = ""
+    """``channel:<id>`` or ``webhook:<route id>``: the ordered queue this message belongs to."""
+    payload: str | None = None
+    """The message as rendered when queued (``MessageSpec.to_json``); None for older rows."""
+
+    @property
+    def webhook_route(self) -> str | None:
+        return self.destination.removeprefix("webhook:") if self.destination.startswith("webhook:") else None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMessage:
+    """A message the router decided to send, rendered and ready to queue."""
+
+    route_id: str
+    destination: str
+    channel_id: int
+    entry_ids: tuple[int, ...]
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingPlan:
+    messages: tuple[PlannedMessage, ...] = ()
+    digest_items: tuple[tuple[str, int], ...] = ()
+    """(route id, entry id) pairs held for the route's next digest."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from bot.fetch import Fetcher
 from bot.format import defuse_mentions, pack_embeds, render_entry
 from bot.ingest import IngestPool
 from bot.models import Entry
+from bot.route import Router
 from bot.store.sqlite import SQLiteStorage
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,9 @@ def safe_notice(text: str) -> str:
 class Poller:
     def __init__(self, config: Config, storage: SQLiteStorage, fetcher: Fetcher, *, clock: Clock,
                  rng: random.Random | None = None, pool: IngestPool | None = None,
-                 on_new_entries: Callable[[int], None] | None = None) -> None:
+                 on_new_entries: Callable[[int], None] | None = None, router: Router | None = None) -> None:
         self.config = config
+        self.router = router or Router(config)
         self.storage = storage
         self.fetcher = fetcher
         self.clock = clock
@@ -96,9 +98,10 @@ class Poller:
         except DigestError as exc:
             await self._record_failure(source, str(exc), None, state.consecutive_failures)
             return PollOutcome(source.id, ok=False, error=str(exc))
+        router = self.router
         stored = await asyncio.to_thread(
-            self.storage.store_entries, source.id, entries, now=self.clock(), channels=source.channels,
-            header=source.header, backfill=source.backfill, pack=self.packer(source))
+            self.storage.store_entries, source.id, entries, now=self.clock(), backfill=source.backfill,
+            plan=lambda to_post: router.plan(source, to_post))
         await asyncio.to_thread(
             self.storage.record_fetch_success, source.id, now=self.clock(), etag=result.etag,
             last_modified=result.last_modified, new_url=result.permanent_url)

@@ -300,8 +300,12 @@ class DiscordFake:
         """Send a slash command as a member; return its callback and follow-ups once answered."""
         interaction = Interaction(id=str(next(self._ids)), token=f"itoken{next(self._ids)}")
         self.interactions[interaction.id] = interaction
+        name, *sub = name.split()
         command_id = next((c["id"] for scope in (str(guild_id), "global") for c in self.commands.get(scope, [])
                            if c["name"] == name), "1")
+        built: list[dict[str, Any]] = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
+        for part in reversed(sub):  # "sources list" → a subcommand option holding the options
+            built = [{"name": part, "type": 1, "options": built}]
         await self.dispatch("INTERACTION_CREATE", {
             "id": interaction.id, "application_id": str(APP_ID), "type": 2, "token": interaction.token,
             "version": 1, "guild_id": str(guild_id), "channel_id": str(channel_id),
@@ -312,7 +316,7 @@ class DiscordFake:
             "authorizing_integration_owners": {"0": str(guild_id)}, "context": 0,
             "attachment_size_limit": 10485760,
             "data": {"id": command_id, "name": name, "type": 1, "guild_id": str(guild_id),
-                     "options": [{"name": k, "type": 3, "value": v} for k, v in options.items()]}})
+                     "options": built}})
 
         def answered() -> list[dict[str, Any]] | None:
             kinds = [r["kind"] for r in interaction.responses]

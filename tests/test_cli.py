@@ -68,7 +68,8 @@ def test_search_by_topic_and_readable_output(demo_dir: Path) -> None:
 def test_check_summarises_sources_and_routes(demo_dir: Path) -> None:
     result = digestbot("check", cwd=demo_dir)
     assert result.returncode == 0
-    assert "sources: 3" in result.stdout and "routes: 3" in result.stdout
+    assert "sources: 3" in result.stdout and "routes: 4" in result.stdout
+    assert "morning-digest: digest 0 9 * * mon-fri (Asia/Shanghai)" in result.stdout
     assert "token NOT set" in result.stdout
 
 

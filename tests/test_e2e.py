@@ -108,7 +108,7 @@ async def test_whole_loop(tmp_path: Path, fake: DiscordFake, site: Site) -> None
             assert message["nonce"]
             assert all(e["url"].startswith("https://x.example/") for e in message["embeds"])
         # commands were synced to the configured guilds
-        assert {c["name"] for c in fake.commands[str(GUILD_A)]} >= {"search", "latest", "topics", "sources"}
+        assert {c["name"] for c in fake.commands[str(GUILD_A)]} >= {"search", "latest", "topics", "sources", "digest"}
 
         # /search from guild A finds the Chinese entry (stored though not posted) and not guild B's
         responses = await fake.push_command("search", {"query": "幻觉"}, guild_id=GUILD_A, channel_id=NEWS)
@@ -131,10 +131,10 @@ async def test_whole_loop(tmp_path: Path, fake: DiscordFake, site: Site) -> None
         # every read command is scoped to the guild it runs in
         latest = _embed_text(await fake.push_command("latest", {}, guild_id=GUILD_B, channel_id=OTHER))
         assert "Hallucination in the other guild" in latest and "GQA" not in latest
-        sources = _embed_text(await fake.push_command("sources", {}, guild_id=GUILD_B, channel_id=OTHER))
+        sources = _embed_text(await fake.push_command("sources list", {}, guild_id=GUILD_B, channel_id=OTHER))
         assert "Other Guild Feed" in sources and "Paper Picks" not in sources and "读书会" not in sources
         assert TOKEN not in sources
-        sources = _embed_text(await fake.push_command("sources", {}, guild_id=GUILD_A, channel_id=NEWS))
+        sources = _embed_text(await fake.push_command("sources list", {}, guild_id=GUILD_A, channel_id=NEWS))
         assert "Paper Picks" in sources and "读书会 Notes" in sources and "Other Guild Feed" not in sources
         topics = _embed_text(await fake.push_command("topics", {}, guild_id=GUILD_A, channel_id=NEWS))
         assert "attention" in topics.lower()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import discord
 import discord.gateway
@@ -17,6 +18,11 @@ from bot.discord_adapter.commands import add_commands
 from bot.discord_adapter.errors import DigestCommandTree
 from bot.discord_adapter.views import PageButton
 from bot.errors import ConfigError
+from bot.route import sources_in_guild
+
+if TYPE_CHECKING:
+    from bot.admin import SourceAdmin
+    from bot.digest import DigestRunner
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +72,16 @@ def intents() -> discord.Intents:
 class DigestBot(commands.Bot):
     """Slash commands over a :class:`CatalogPort`; feed posts go out through ``DiscordDeliverer``."""
 
-    def __init__(self, config: Config, catalog: CatalogPort, *, on_ready_hook: ReadyHook | None = None) -> None:
+    def __init__(self, config: Config, catalog: CatalogPort, *, on_ready_hook: ReadyHook | None = None,
+                 admin: SourceAdmin | None = None, digests: DigestRunner | None = None,
+                 wake_outbox: Callable[[], None] | None = None) -> None:
         super().__init__(command_prefix=commands.when_mentioned, help_command=None, intents=intents(),
                          allowed_mentions=discord.AllowedMentions.none(), tree_cls=DigestCommandTree)
         self.config = config
         self.catalog = catalog
+        self.admin = admin
+        self.digests = digests
+        self._wake_outbox = wake_outbox
         self.topic_labels = {key: topic.label or key for key, topic in config.topics.items()}
         self._on_ready_hook = on_ready_hook
         self._pinned_gateway = _custom_gateway(config.discord.gateway_url)
@@ -86,17 +97,20 @@ class DigestBot(commands.Bot):
         return self.is_ready() and not self.is_closed() and ws is not None and ws.open
 
     def allowed_sources_for_guild(self, guild_id: int | None) -> tuple[str, ...]:
-        """Sources with at least one channel in this guild (from the gateway cache); none in DMs."""
-        if guild_id is None:
-            return ()
-        allowed: list[str] = []
-        for source in self.config.sources:
-            for channel_id in source.channels:
-                guild = getattr(self.get_channel(channel_id), "guild", None)
-                if guild is not None and guild.id == guild_id:
-                    allowed.append(source.id)
-                    break
-        return tuple(allowed)
+        """Sources that post into this guild (channel → guild from the gateway cache); none in DMs."""
+        return sources_in_guild(self.config, guild_id, self.channel_guild)
+
+    def wake_outbox(self) -> None:
+        if self._wake_outbox is not None:
+            self._wake_outbox()
+
+    def reconfigure(self, config: Config) -> None:
+        """Sources changed from Discord: scope checks and autocomplete use the new list at once."""
+        self.config = config
+
+    def channel_guild(self, channel_id: int) -> int | None:
+        guild = getattr(self.get_channel(channel_id), "guild", None)
+        return guild.id if guild is not None else None
 
     async def setup_hook(self) -> None:
         await add_commands(self)

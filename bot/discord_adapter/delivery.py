@@ -53,6 +53,14 @@ def map_http_error(target: str, exc: discord.HTTPException) -> DeliveryError:
     return DeliveryError(target, f"Discord rejected the message: {detail}", permanent=True)
 
 
+def allowed_mentions(message: MessageSpec) -> discord.AllowedMentions:
+    """Nobody can be pinged, except the roles a route names explicitly in ``mention_roles``."""
+    if not message.allowed_roles:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(everyone=False, users=False, replied_user=False,
+                                   roles=[discord.Object(id=role) for role in message.allowed_roles])
+
+
 class DiscordDeliverer:
     """Posts outbox messages through a logged-in discord.py client."""
 
@@ -85,7 +93,7 @@ class DiscordDeliverer:
         try:
             channel = await self._resolve(channel_id, target)
             sent = await channel.send(content=message.content or None, embeds=embeds, nonce=nonce,
-                                      allowed_mentions=discord.AllowedMentions.none())
+                                      allowed_mentions=allowed_mentions(message))
         except discord.HTTPException as exc:
             raise map_http_error(target, exc) from exc
         except discord.RateLimited as exc:

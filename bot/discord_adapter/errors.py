@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 GENERIC_ERROR = "Something went wrong on my side. It has been logged; please try again later."
 _EPHEMERAL_KEY = "digestbot.deferred_ephemeral"
+_PERMISSION_NAMES = {"manage_guild": "Manage Server", "administrator": "Administrator"}
+"""Discord's UI names for the permission flags discord.py reports as missing."""
 
 
 async def defer(interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
@@ -52,6 +54,9 @@ def user_message(error: BaseException) -> str | None:
         return f"Slow down a little: try again in {error.retry_after:.0f}s."
     if isinstance(error, app_commands.TransformerError):
         return "One of the options has a value I cannot use."
+    if isinstance(error, app_commands.MissingPermissions):
+        names = " and ".join(_PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
+        return f"You need the {names} permission to use this command."
     if isinstance(error, app_commands.CheckFailure):
         return "You cannot use this command here."
     return None

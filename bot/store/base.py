@@ -6,10 +6,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.models import Entry, OutboxMessage, SourceState, StoreResult
+from bot.models import Entry, OutboxMessage, RoutingPlan, SourceState, StoreResult
 
 Packer = Callable[[Sequence[Entry]], list[list[Entry]]]
 """Splits one poll's new entries for one channel into message-sized groups."""
+
+Planner = Callable[[Sequence[Entry]], RoutingPlan]
+"""The router: stored entries to post → rendered messages and digest items."""
 
 
 class Storage(Protocol):
@@ -30,9 +33,9 @@ class Storage(Protocol):
                              next_poll_at: datetime | None, gone: bool = False) -> int:
         """Returns the number of consecutive failures including this one."""
 
-    def store_entries(self, source_id: str, entries: Sequence[Entry], *, now: datetime,
-                      channels: Sequence[int], header: str | None, backfill: int,
-                      pack: Packer) -> StoreResult:
+    def store_entries(self, source_id: str, entries: Sequence[Entry], *, now: datetime, backfill: int,
+                      plan: Planner | None = None, channels: Sequence[int] = (), header: str | None = None,
+                      pack: Packer | None = None) -> StoreResult:
         """Insert the entries not seen before and queue their deliveries, in one transaction."""
 
     def pending_messages(self, *, now: datetime, limit: int = 100) -> list[OutboxMessage]: ...

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import StorageError
-from bot.models import Entry, OutboxMessage, SourceState, StoreResult
-from bot.store.base import Packer
+from bot.models import Entry, OutboxMessage, PlannedMessage, RoutingPlan, SourceState, StoreResult
+from bot.store.base import Packer, Planner
 
 APPLICATION_ID = 0x44474254  # "DGBT"
 
@@ -195,13 +195,18 @@ class SQLiteStorage:
     def enqueue_notice(self, channel_id: int, source_id: str, text: str, *, now: datetime) -> None:
         """A text-only message (e.g. to the admin channel) with the same delivery guarantees."""
         with self._tx() as db:
-            db.execute("INSERT INTO outbox(channel_id, source_id, header, entry_ids, next_attempt_at, created_at)"
-                       " VALUES (?, ?, ?, '[]', ?, ?)", (channel_id, source_id, text, _ts(now), _ts(now)))
+            db.execute("INSERT INTO outbox(channel_id, source_id, header, entry_ids, next_attempt_at, created_at,"
+                       " destination) VALUES (?, ?, ?, '[]', ?, ?, ?)",
+                       (channel_id, source_id, text, _ts(now), _ts(now), f"channel:{channel_id}"))
 
     # -- entries ----------------------------------------------------------------------------
-    def store_entries(self, source_id: str, entries: Sequence[Entry], *, now: datetime,
-                      channels: Sequence[int], header: str | None, backfill: int,
-                      pack: Packer) -> StoreResult:
+    def store_entries(self, source_id: str, entries: Sequence[Entry], *, now: datetime, backfill: int,
+                      plan: Planner | None = None, channels: Sequence[int] = (), header: str | None = None,
+                      pack: Packer | None = None) -> StoreResult:
+        """Store what is new and, in the same transaction, queue what the routes want posted.
+
+        ``plan`` (the router) turns the entries to post into rendered messages and digest items;
+        the older ``channels``/``header``/``pack`` form queues one entry-group message per channel."""
         with self._tx() as db:
             first_poll = not db.execute("SELECT polled_once FROM sources WHERE id = ?",
                                         (source_id,)).fetchone()["polled_once"]
@@ -232,12 +237,24 @@ class SQLiteStorage:
                 stored.append(_with(entry, id=entry_id, first_seen=now))
             to_post = stored[-backfill:] if first_poll and backfill > 0 else ([] if first_poll else stored)
             queued = 0
+            if plan is not None:
+                routed = plan(to_post) if to_post else RoutingPlan()
+                for message in routed.messages:
+                    db.execute(
+                        "INSERT INTO outbox(channel_id, source_id, header, entry_ids, next_attempt_at, created_at,"
+                        " route_id, destination, payload) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (message.channel_id, source_id, None, json.dumps(list(message.entry_ids)), _ts(now),
+                         _ts(now), message.route_id, message.destination, message.payload))
+                    queued += 1
+                db.executemany("INSERT OR IGNORE INTO digest_items(route_id, entry_id, queued_at) VALUES (?,?,?)",
+                               [(route_id, entry_id, _ts(now)) for route_id, entry_id in routed.digest_items])
             for channel in channels:
-                for group in pack(to_post):
+                for group in (pack(to_post) if pack is not None else [list(to_post)] if to_post else []):
                     db.execute(
                         "INSERT INTO outbox(channel_id, source_id, header, entry_ids, next_attempt_at,"
-                        " created_at) VALUES (?,?,?,?,?,?)",
-                        (channel, source_id, header, json.dumps([e.id for e in group]), _ts(now), _ts(now)))
+                        " created_at, destination) VALUES (?,?,?,?,?,?,?)",
+                        (channel, source_id, header, json.dumps([e.id for e in group]), _ts(now), _ts(now),
+                         f"channel:{channel}"))
                     queued += 1
             db.execute("UPDATE sources SET polled_once = 1 WHERE id = ?", (source_id,))
             skipped = sum(1 for e in entries if e.key not in known and (e.link, e.title) in reissued)
@@ -332,13 +349,20 @@ class SQLiteStorage:
         return [OutboxMessage(id=r["id"], channel_id=r["channel_id"], source_id=r["source_id"],
                               header=r["header"], entry_ids=tuple(json.loads(r["entry_ids"])),
                               nonce=f"{self.install_id}{r['id']}", attempts=r["attempts"],
-                              last_error=r["last_error"]) for r in rows]
+                              last_error=r["last_error"], route_id=r["route_id"],
+                              destination=r["destination"] or f"channel:{r['channel_id']}",
+                              payload=r["payload"]) for r in rows]
+
+    def blocked_destinations(self, *, now: datetime) -> set[str]:
+        """Destinations whose oldest pending message is not due yet; later ones must wait (order)."""
+        rows = self._query("SELECT destination, min(id), next_attempt_at FROM outbox WHERE status = 'pending'"
+                           " GROUP BY destination")
+        return {r[0] for r in rows if r[2] > (_ts(now) or 0.0)}
 
     def blocked_channels(self, *, now: datetime) -> set[int]:
-        """Channels whose oldest pending message is not due yet; later ones must wait (order)."""
-        rows = self._query("SELECT channel_id, min(id), next_attempt_at FROM outbox WHERE status = 'pending'"
-                           " GROUP BY channel_id")
-        return {r[0] for r in rows if r[2] > (_ts(now) or 0.0)}
+        """Channel ids among ``blocked_destinations``."""
+        return {int(d.removeprefix("channel:")) for d in self.blocked_destinations(now=now)
+                if d.startswith("channel:")}
 
     def pending_count(self) -> int:
         return int(self._query("SELECT count(*) FROM outbox WHERE status = 'pending'")[0][0])
@@ -364,6 +388,63 @@ class SQLiteStorage:
             " AND o2.status = 'failed' ORDER BY id DESC LIMIT 1) FROM outbox o WHERE status = 'failed'"
             " GROUP BY source_id")
         return {r[0]: (int(r[1]), r[2]) for r in rows}
+
+    # -- digests ----------------------------------------------------------------------------
+    def digest_entries(self, route_id: str) -> list[Entry]:
+        """Entries held for a digest route, oldest first."""
+        rows = self._query("SELECT e.* FROM digest_items d JOIN entries e ON e.id = d.entry_id"
+                           " WHERE d.route_id = ? ORDER BY e.id", (route_id,))
+        return [self._entry(r) for r in rows]
+
+    def last_digest_at(self, route_id: str) -> datetime | None:
+        rows = self._query("SELECT last_digest_at FROM route_state WHERE route_id = ?", (route_id,))
+        return _dt(rows[0][0]) if rows else None
+
+    def start_digest_clock(self, route_id: str, *, now: datetime) -> datetime:
+        """The first time a digest route is seen its period starts now; returns the period start."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO route_state(route_id, last_digest_at) VALUES (?, ?)",
+                       (route_id, _ts(now)))
+            row = db.execute("SELECT last_digest_at FROM route_state WHERE route_id = ?", (route_id,)).fetchone()
+        return _dt(row[0]) or now
+
+    def commit_digest(self, route_id: str, *, entry_ids: Sequence[int], messages: Sequence[PlannedMessage],
+                      period_end: datetime, now: datetime) -> int:
+        """Queue a digest's messages, release its entries and move the period on — all or nothing,
+        so a crash never loses a digest and never queues one twice."""
+        with self._tx() as db:
+            for message in messages:
+                db.execute(
+                    "INSERT INTO outbox(channel_id, source_id, header, entry_ids, next_attempt_at, created_at,"
+                    " route_id, destination, payload) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (message.channel_id, f"digest:{route_id}", None, json.dumps(list(message.entry_ids)),
+                     _ts(now), _ts(now), route_id, message.destination, message.payload))
+            for start in range(0, len(entry_ids), 500):
+                chunk = list(entry_ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM digest_items WHERE route_id = ? AND entry_id IN ({marks})",
+                           (route_id, *chunk))
+            db.execute("INSERT INTO route_state(route_id, last_digest_at) VALUES (?, ?) ON CONFLICT(route_id)"
+                       " DO UPDATE SET last_digest_at = excluded.last_digest_at", (route_id, _ts(period_end)))
+        return len(messages)
+
+    # -- sources managed from Discord -------------------------------------------------------
+    def runtime_sources(self) -> list[tuple[str, str, dict[str, Any], int | None]]:
+        """(id, kind, settings, guild id) for every source added or changed from Discord."""
+        rows = self._query("SELECT id, kind, settings, guild_id FROM runtime_sources ORDER BY rowid")
+        return [(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    def put_runtime_source(self, source_id: str, kind: str, settings: dict[str, Any], *, guild_id: int | None,
+                           now: datetime) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO runtime_sources(id, kind, settings, guild_id, updated_at) VALUES (?,?,?,?,?)"
+                       " ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, settings = excluded.settings,"
+                       " guild_id = excluded.guild_id, updated_at = excluded.updated_at",
+                       (source_id, kind, json.dumps(settings, ensure_ascii=False), guild_id, _ts(now)))
+
+    def delete_runtime_source(self, source_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM runtime_sources WHERE id = ?", (source_id,))
 
     def sent_count(self) -> int:
         return int(self._query("SELECT count(*) FROM outbox WHERE status = 'sent'")[0][0])

@@ -161,7 +161,7 @@ async def test_login_syncs_commands_to_configured_guilds_only(api: RecorderAPI, 
     assert [c.path for c in puts] == [f"/applications/{APP_ID}/commands",
                                       f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"]
     assert puts[0].body == []  # global list emptied: no command shows twice in the guild
-    assert {c["name"] for c in puts[1].body} == {"search", "latest", "topics", "sources"}
+    assert {c["name"] for c in puts[1].body} == {"search", "latest", "topics", "sources", "digest"}
 
 
 async def test_search_defers_ephemerally_then_follows_up_and_pages(api: RecorderAPI, bot: DigestBot) -> None:

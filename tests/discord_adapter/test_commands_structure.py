@@ -15,7 +15,7 @@ from bot.discord_adapter.commands import add_commands
 from tests.discord_adapter import FakeCatalog, make_config
 
 NAME = re.compile(r"^[-_\w]{1,32}$")
-EXPECTED = {"search", "latest", "topics", "sources"}
+EXPECTED = {"search", "latest", "topics", "sources", "digest"}
 
 
 @pytest.fixture
@@ -71,10 +71,19 @@ def test_payload_size_under_discord_total(payloads: list[dict[str, Any]]) -> Non
 
 def test_every_command_is_guild_only(bot: DigestBot, payloads: list[dict[str, Any]]) -> None:
     for command in bot.tree.get_commands():
-        assert isinstance(command, app_commands.Command)
+        assert isinstance(command, app_commands.Command | app_commands.Group)
         assert command.guild_only, command.name
     for payload in payloads:
         assert payload.get("contexts") == [0] or payload.get("dm_permission") is False, payload
+
+
+def test_management_commands_need_manage_server_by_default(payloads: list[dict[str, Any]]) -> None:
+    manage_guild = str(1 << 5)
+    by_name = {p["name"]: p for p in payloads}
+    for name in ("sources", "digest"):
+        assert str(by_name[name]["default_member_permissions"]) == manage_guild, name
+    for name in ("search", "latest", "topics"):
+        assert by_name[name].get("default_member_permissions") is None, name
 
 
 def test_search_options(bot: DigestBot) -> None:
