@@ -227,6 +227,7 @@ class FakeDiscord:
         # state
         self.guilds: dict[int, _Guild] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
+        self.attachments: dict[int, tuple[dict[str, Any], bytes]] = {}
         self._channel_guild: dict[int, int] = {}
         self._deleted_channels: set[int] = set()
         self._denied: dict[int, int] = {}
@@ -240,6 +241,7 @@ class FakeDiscord:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/gateway-resume", self._gateway)
+        app.router.add_get(r"/attachments/{attachment_id:\d+}/{filename}", self._get_attachment)
         app.router.add_route("*", r"/api/v{version:\d+}/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         self._routes = self._route_table()
@@ -315,6 +317,24 @@ class FakeDiscord:
         """Register an incoming webhook; returns its execute URL on the fake."""
         self.webhooks[webhook_id] = {"token": token, "channel_id": channel_id, "name": name}
         return f"{self.api_base}/webhooks/{webhook_id}/{token}"
+
+    def add_attachment(self, filename: str, data: bytes, content_type: str = "application/octet-stream"
+                       ) -> dict[str, Any]:
+        """An uploaded file a user can pass to an ATTACHMENT option (``push_command(..., {"file": a["id"]})``
+        fills ``resolved.attachments``); its ``url`` serves ``data`` without auth, like Discord's CDN."""
+        attachment_id = P.snowflake()
+        base = self.api_base.rsplit("/api/", 1)[0]
+        url = f"{base}/attachments/{attachment_id}/{filename}"
+        meta = {"id": str(attachment_id), "filename": filename, "size": len(data), "content_type": content_type,
+                "url": url, "proxy_url": url, "ephemeral": True}
+        self.attachments[attachment_id] = (meta, data)
+        return meta
+
+    async def _get_attachment(self, request: web.Request) -> web.Response:
+        found = self.attachments.get(int(request.match_info["attachment_id"]))
+        if found is None or found[0]["filename"] != request.match_info["filename"]:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found[1], content_type=found[0]["content_type"])
 
     def _put_channel(self, guild: _Guild, spec: int | Mapping[str, Any]) -> dict[str, Any]:
         spec = {"id": spec} if isinstance(spec, int) else dict(spec)
@@ -739,10 +759,7 @@ class FakeDiscord:
     def _new_message(self, channel_id: int, body: Mapping[str, Any], files: list[dict[str, Any]], *,
                      author: dict[str, Any], source: str, msg_type: int = 0, webhook_id: int | None = None,
                      extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        attachments = [{"id": str(P.snowflake()), "filename": f["filename"], "size": f["size"],
-                        "content_type": f["content_type"],
-                        "url": f"{self.api_base}/attachments/{channel_id}/{f['filename']}",
-                        "proxy_url": f"{self.api_base}/attachments/{channel_id}/{f['filename']}"} for f in files]
+        attachments = self._attachment_objects(channel_id, files)
         record: dict[str, Any] = {
             "id": str(P.snowflake()), "channel_id": str(channel_id), "author": author,
             "content": body.get("content") or "", "timestamp": P.iso_now(), "edited_timestamp": None,
@@ -763,11 +780,25 @@ class FakeDiscord:
             record.update(extra)
         return record
 
+    def _attachment_objects(self, channel_id: int, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"id": str(P.snowflake()), "filename": f["filename"], "size": f["size"],
+                 "content_type": f["content_type"],
+                 "url": f"{self.api_base}/attachments/{channel_id}/{f['filename']}",
+                 "proxy_url": f"{self.api_base}/attachments/{channel_id}/{f['filename']}"} for f in files]
+
     @staticmethod
-    def _apply_edit(record: dict[str, Any], body: Mapping[str, Any]) -> None:
-        for key in ("content", "components", "allowed_mentions", "flags", "attachments"):
+    def _apply_edit(record: dict[str, Any], body: Mapping[str, Any],
+                    uploaded: Sequence[dict[str, Any]] = ()) -> None:
+        """``body.attachments`` lists the existing attachments to keep (by id); ``uploaded`` are new files'."""
+        for key in ("content", "components", "allowed_mentions", "flags"):
             if key in body:
                 record[key] = body[key] if body[key] is not None else ("" if key == "content" else [])
+        if "attachments" in body or uploaded:
+            existing = [a for a in record.get("attachments") or [] if "size" in a]
+            if "attachments" in body:
+                keep = {str(a.get("id")) for a in body["attachments"] or []}
+                existing = [a for a in existing if a["id"] in keep]
+            record["attachments"] = existing + list(uploaded)
         if "embeds" in body:
             record["embeds"] = [P.embed_out(e) for e in body["embeds"] or []]
         record["flags"] = int(record.get("flags") or 0) & ~LOADING
@@ -851,6 +882,8 @@ class FakeDiscord:
     def _record_response(self, pushed: PushedInteraction, kind: str, req: _Request, **extra: Any) -> None:
         entry = {"interaction_id": pushed.id, "kind": kind, "method": req.method, "path": req.path,
                  "data": req.body, "time": self.clock(), **extra}
+        if req.files:
+            entry["files"] = req.files  # [{field, filename, content_type, size, data}]
         pushed.responses.append(entry)
         self.interaction_responses.append(entry)
 
@@ -916,7 +949,8 @@ class FakeDiscord:
                 return error
             if pushed.callback_type == 5 and pushed.original is not None and pushed.original["flags"] & LOADING:
                 # documented: the first follow-up after a deferred response edits the loading message
-                self._apply_edit(pushed.original, {k: v for k, v in req.body.items() if k != "flags"})
+                self._apply_edit(pushed.original, {k: v for k, v in req.body.items() if k != "flags"},
+                                 self._attachment_objects(int(pushed.original["channel_id"]), req.files))
                 self._record_response(pushed, "followup", req, message_id=pushed.original["id"],
                                       edited_original=True)
                 return 200, self.public(pushed.original)
@@ -964,7 +998,8 @@ class FakeDiscord:
                 error = P.validate_message(req.body, require_content=False)
                 if error:
                     return error
-            self._apply_edit(record, req.body or {})
+            uploaded = self._attachment_objects(int(record["channel_id"]), req.files)
+            self._apply_edit(record, req.body or {}, uploaded)
         elif req.method == "DELETE":
             record["deleted"] = True
         if pushed is not None and req.method != "GET":
@@ -1144,6 +1179,7 @@ class FakeDiscord:
             "attachment_size_limit": 10 * 1024 * 1024,
         }
         if data is not None:
+            self._resolve_options(data, data.get("options") or [], guild_id, permissions)
             payload["data"] = data
         if message is not None:
             payload["message"] = message
@@ -1152,6 +1188,23 @@ class FakeDiscord:
         self.interactions[interaction_id] = pushed
         await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return pushed
+
+    def _resolve_options(self, data: dict[str, Any], options: Sequence[Mapping[str, Any]], guild_id: int,
+                         permissions: int) -> None:
+        """Fill ``data.resolved`` for CHANNEL (7) options naming a seeded channel and ATTACHMENT (11) options
+        naming an ``add_attachment`` id, as Discord does (discord.py converts those options from it)."""
+        for option in options:
+            if "options" in option:
+                self._resolve_options(data, option["options"], guild_id, permissions)
+                continue
+            kind, value = option.get("type"), str(option.get("value"))
+            if kind == 7 and value.isdigit() and (channel := self.channel(int(value))) is not None:
+                resolved = data.setdefault("resolved", {}).setdefault("channels", {})
+                resolved.setdefault(value, {**{k: channel[k] for k in ("id", "name", "type", "parent_id")},
+                                            "permissions": str(permissions)})
+            elif kind == 11 and value.isdigit() and int(value) in self.attachments:
+                resolved = data.setdefault("resolved", {}).setdefault("attachments", {})
+                resolved.setdefault(value, dict(self.attachments[int(value)][0]))
 
     def _command_data(self, name: str, options: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
                       guild_id: int | None, focused: str | None = None) -> dict[str, Any]:
@@ -1168,8 +1221,10 @@ class FakeDiscord:
                 leaf_defs = next((o.get("options") or [] for o in leaf_defs if o["name"] == part), [])
             for key, value in options.items():
                 option_def = next((o for o in leaf_defs if o["name"] == key), None)
-                option = {"name": key, "type": option_def["type"] if option_def else _option_type(value),
-                          "value": value}
+                option_type = option_def["type"] if option_def else _option_type(value)
+                if option_type in (6, 7, 8, 9, 11) and isinstance(value, int):
+                    value = str(value)  # snowflakes are strings on the wire
+                option = {"name": key, "type": option_type, "value": value}
                 if key == focused:
                     option["focused"] = True
                 built.append(option)
