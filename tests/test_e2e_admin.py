@@ -496,3 +496,27 @@ async def test_export_and_import_opml(tmp_path: Path, site: Site) -> None:
         await env.poll()
         posted = {t for m in await env.fake.wait_for_messages(LAB_A, 2) for t in titles(m)}
         assert posted == {"Imported one", "Imported two"}
+
+
+# -- 6. the digest fires by itself at its cron time, into Discord -------------------------------------
+
+async def test_scheduled_digest_fires_at_its_cron_time_into_discord(tmp_path: Path, site: Site) -> None:
+    async with running_bot(tmp_path, site) as env:
+        await env.poll()  # held: the newest 2 alpha entries; the clock says 28 Nov 12:00 UTC
+        env.clock.now = datetime(2026, 11, 29, 8, 59, 59, tzinfo=UTC)
+        assert await env.app.digests.run_due() == []
+        env.clock.now = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)  # "0 9 * * *" in UTC
+        runs = await env.app.digests.run_due()
+        assert [(r.route_id, r.entries) for r in runs] == [("daily", 2)]
+        env.client.wake_outbox()
+        posted = await env.fake.wait_for_messages(DIGEST_A, runs[0].messages)
+        await env.settle()
+        text = text_of([{"data": m} for m in posted])
+        assert "DAILY DIGEST" in text and "29 Nov 09:00 (UTC)" in text
+        for message in posted:
+            embeds = message.get("embeds", [])
+            assert len(embeds) <= 10 and len(message.get("content") or "") <= 2000
+            assert sum(len(e.get("title", "")) + len(e.get("description", "")) for e in embeds) <= 6000
+        env.clock.now += timedelta(hours=23)  # 08:00 the next day: not due yet
+        assert await env.app.digests.run_due() == []
+        assert len(env.fake.messages_in(DIGEST_A)) == len(posted)
