@@ -22,6 +22,7 @@ from bot.format import (
     header_content,
     pack_embeds,
     render_entry,
+    safe_text,
 )
 from bot.models import Entry, PlannedMessage, RoutingPlan
 from bot.templates import MessageTemplate
@@ -135,6 +136,8 @@ class Router:
         for entry in entries:
             block = route.template.render(entry, source=source.name, topic_labels=self.topic_labels,
                                           summary_length=summary_length, tz=route.zone)[:budget]
+            if not block.strip():  # e.g. a template of only {link} for an entry without one
+                block = safe_text(entry.title or "(untitled)")[:budget]
             joined = f"{text}\n\n{block}" if text else block
             if len(joined) > budget and group:
                 groups.append((text, group))
