@@ -41,8 +41,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     DIGESTBOT_DATA_DIR=/data \
     DIGESTBOT_CONFIG=/config/digestbot.yaml \
-    DIGESTBOT_HEALTH_PORT=8080
+    DIGESTBOT_HEALTH_PORT=8080 \
+    MALLOC_ARENA_MAX=2
 # (DIGESTBOT_HEALTH_PORT: where `digestbot healthcheck` looks; keep it equal to health.port in the config)
+# (MALLOC_ARENA_MAX=2: without it glibc gives each worker thread its own heap arena and keeps what the
+#  search index's commits free; bench/soak measured RSS 95 → 200 MB over a simulated day with 1,000
+#  feeds, flat at ~115 MB with it)
 
 # Fixed uid/gid so a bind-mounted /data can be chowned to 10001 on the host.
 RUN groupadd --gid 10001 digestbot \

@@ -77,7 +77,43 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     fast = parse_fast(body, content_type)
     if fast is not None:
         return fast
+    if _cut_off(body):
+        return _without_partial_tail(parse_with_feedparser(_trim_cut_utf8(body), url, content_type))
     return parse_with_feedparser(body, url, content_type)
+
+
+_ROOT_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:rss|feed|RDF)[\s>]")
+_ROOT_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:rss|feed|RDF)\b")
+
+
+def _cut_off(body: bytes) -> bool:
+    """An 8-bit XML feed that opens <rss>/<feed>/<rdf:RDF> and never closes it was cut off (a dropped
+    connection behind a proxy, a full disk on the server). Such a body still parses leniently, but its
+    last entry is partial and a multi-byte character cut in half flips the charset sniffing to
+    windows-1252 for the whole document."""
+    return (body.lstrip()[:1] == b"<" and _ROOT_OPEN.search(body[:4096]) is not None
+            and _ROOT_CLOSE.search(body[-8192:]) is None)
+
+
+def _trim_cut_utf8(body: bytes) -> bytes:
+    """Drop an incomplete UTF-8 sequence at the very end (and only there): the rest then decodes as
+    the UTF-8 it is instead of as windows-1252 mojibake."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.end == len(body) and exc.start >= len(body) - 3:
+            return body[:exc.start]
+    return body
+
+
+def _without_partial_tail(feed: ParsedFeed) -> ParsedFeed:
+    """The last entry of a cut-off document may be partial (no link, half a title); it comes back
+    whole on a later poll."""
+    if not feed.entries:
+        return feed
+    note = "cut off before the end of the document; the last entry was dropped"
+    return ParsedFeed(title=feed.title, link=feed.link, entries=feed.entries[:-1], format=feed.format,
+                      warning=f"{feed.warning}; {note}" if feed.warning else note)
 
 
 def _strip_before_declaration(body: bytes) -> bytes:

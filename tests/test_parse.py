@@ -276,3 +276,25 @@ def test_fixture_fast_path_equals_feedparser(name):
         assert [e.guid for e in slow.entries][:1] == ["/t3_42tizy"]
         return
     _assert_same(fast, slow)
+
+
+ZH_RSS = ("""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>中文</title><link>https://example.org/</link>"""
+          + "".join(f"<item><title>大模型幻觉综述 第{i}篇</title><link>https://example.org/{i}</link>"
+                    f"<guid>urn:zh:{i}</guid><description>本文研究大语言模型的幻觉问题。</description></item>"
+                    for i in range(5))
+          + "</channel></rss>").encode()
+
+
+def test_cut_off_document_keeps_its_charset_and_drops_the_partial_entry():
+    # Found by bench/soak: a body cut mid-character was read as windows-1252 (every title garbled,
+    # so a feed whose guids change re-posted everything) and its half entry was stored without a link.
+    for cut in range(len(ZH_RSS) // 3, len(ZH_RSS) - 20):
+        feed = parse_feed(ZH_RSS[:cut], URL, "application/rss+xml")
+        assert all(e.title and e.title.startswith("大模型幻觉综述") for e in feed.entries), cut
+        assert all(e.link for e in feed.entries), cut
+        assert feed.warning and "cut off" in feed.warning
+
+
+def test_whole_document_keeps_every_entry():
+    assert len(parse_feed(ZH_RSS, URL, "application/rss+xml").entries) == 5

@@ -369,8 +369,9 @@ class SQLiteStorage:
 
     def mark_sent(self, message_id: int, *, now: datetime, discord_message_id: str | None) -> None:
         with self._tx() as db:
-            db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?, attempts = attempts + 1"
-                       " WHERE id = ?", (_ts(now), discord_message_id, message_id))
+            # The rendered payload is only needed to (re)send; drop it so a year of posts stays small.
+            db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?, attempts = attempts + 1,"
+                       " payload = NULL WHERE id = ?", (_ts(now), discord_message_id, message_id))
 
     def mark_retry(self, message_id: int, *, error: str, next_attempt_at: datetime) -> None:
         with self._tx() as db:
