@@ -4,6 +4,12 @@
 
 First update (fetch, parse, normalise, store, index) and a second update where every feed answers
 304. Each engine runs in its own subprocess so peak memory (ru_maxrss) is its own.
+
+    python bench/bench_ingest.py --stages [--topics config/topics.yaml]
+
+CPU time (``time.process_time``, one process, no HTTP) of digestbot's CPU-bound ingest stages on the
+same files: parse, normalise, topic tagging, index tokenization (cold caches). On a shared machine
+this is the figure to compare; wall-clock moves with whatever else runs.
 """
 
 from __future__ import annotations
@@ -43,13 +49,18 @@ sources:
 {sources}
 """)
     config = load_config(cfg, env={})
+    def cpu() -> float:  # this process only (all its threads); the ingest workers are not in it
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
     async with App.open(config) as app:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu()
         outcomes = await app.poll_all(force=True)
-        polled = time.perf_counter() - t0
+        polled, c1 = time.perf_counter() - t0, cpu()
         await app.indexer.catch_up_async()
-        first = time.perf_counter() - t0
-        print(f"digestbot: poll+store {polled:.2f}s, index {first - polled:.2f}s", file=sys.stderr)
+        first, c2 = time.perf_counter() - t0, cpu()
+        print(f"digestbot: poll+store {polled:.2f}s, index {first - polled:.2f}s "
+              f"(main-process CPU: poll+store {c1 - c0:.2f}s, index {c2 - c1:.2f}s)", file=sys.stderr)
         entries = sum(o.new_entries for o in outcomes)
         failed = sum(not o.ok for o in outcomes)
         t0 = time.perf_counter()
@@ -101,13 +112,68 @@ def child(engine: str, corpus: Path) -> None:
     print(json.dumps(result))
 
 
+def stages(corpus: Path, topics_file: Path, repeat: int) -> None:
+    import yaml
+
+    from bot.config import TopicDef
+    from bot.ingest import tokenize_for_index
+    from bot.normalize import normalize_entries
+    from bot.parse import parse_feed
+    from bot.search import tokenize as tokenizer
+    from bot.topics import TopicMatcher
+
+    raw = yaml.safe_load(topics_file.read_text(encoding="utf-8"))["topics"]
+    matcher = TopicMatcher.from_config({k: TopicDef(**v) for k, v in raw.items()})
+    bodies = [(f"http://127.0.0.1/{p.relative_to(corpus).as_posix()}", p.read_bytes()) for p in corpus_files(corpus)]
+    clock = time.process_time
+    runs: list[dict[str, float]] = []
+    for _ in range(repeat):
+        tokenizer._run_tokens.clear()
+        tokenizer.stem.cache_clear()
+        tokenizer.word_tokens.cache_clear()
+        took = dict.fromkeys(("parse", "normalise", "tag", "tokenize"), 0.0)
+        texts = []
+        for url, body in bodies:
+            t0 = clock()
+            try:
+                feed = parse_feed(body, url, None)
+            except Exception:  # a refused feed costs its parse time, nothing more
+                took["parse"] += clock() - t0
+                continue
+            t1 = clock()
+            entries = normalize_entries(feed, "bench", feed_url=url)
+            t2 = clock()
+            for e in entries:
+                matcher.assign(title=e.title, summary=e.summary, categories=e.categories, source_topics=("llm",))
+            t3 = clock()
+            took["parse"] += t1 - t0
+            took["normalise"] += t2 - t1
+            took["tag"] += t3 - t2
+            texts.extend((e.title, e.summary) for e in entries)
+        t0 = clock()
+        tokenize_for_index(texts)
+        took["tokenize"] = clock() - t0
+        runs.append(took)
+    print(f"CPU seconds per stage, one process, {len(bodies)} files, {len(texts)} entries "
+          f"(median of {repeat}):")
+    for name in runs[0]:
+        print(f"  {name:10s} {sorted(r[name] for r in runs)[len(runs) // 2]:.3f}")
+    print(f"  {'total':10s} {sorted(sum(r.values()) for r in runs)[len(runs) // 2]:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     default = Path(os.environ.get("DIGESTBOT_CORPUS", Path(__file__).resolve().parents[2] / "shared/corpus"))
     parser.add_argument("--corpus", type=Path, default=default / "real")
     parser.add_argument("--engines", default="digestbot,reader")
     parser.add_argument("--child")
+    parser.add_argument("--stages", action="store_true", help="CPU time per stage, one process, no HTTP")
+    parser.add_argument("--topics", type=Path, default=Path(__file__).resolve().parents[1] / "config/topics.yaml")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    if args.stages:
+        stages(args.corpus, args.topics, args.repeat)
+        return
     if args.child:
         child(args.child, args.corpus)
         return

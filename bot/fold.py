@@ -34,5 +34,7 @@ def to_simplified(text: str) -> str:
 
 def fold(text: str) -> str:
     """NFKC, casefold, and Traditional → Simplified when the text holds CJK characters."""
+    if text.isascii():  # NFKC leaves ASCII alone and casefold is lower there
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold()
     return to_simplified(text) if CJK_CHAR.search(text) else text

@@ -12,7 +12,6 @@ import asyncio
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from bot.config import TopicDef
@@ -30,6 +29,14 @@ def _init_worker(topics: Mapping[str, TopicDef]) -> None:
     _matcher = TopicMatcher.from_config(topics)
 
 
+def _warm_up() -> None:
+    """Runs once per worker as the pool opens: the worker process is spawned (interpreter start,
+    imports, topic matcher) and the tokenizer's tables are built then, not in the first poll."""
+    from bot.search.tokenize import _fold_table
+
+    _fold_table()
+
+
 def parse_and_tag(body: bytes, url: str, content_type: str | None, source_id: str,
                   source_topics: Sequence[str], matcher: TopicMatcher | None = None) -> list[Entry]:
     """bytes → tagged entries, oldest first. Raises ParseError."""
@@ -37,8 +44,10 @@ def parse_and_tag(body: bytes, url: str, content_type: str | None, source_id: st
     feed = parse_feed(body, url, content_type)
     entries = normalize_entries(feed, source_id, feed_url=url)
     if use is not None:
-        entries = [replace(e, topics=use.assign(title=e.title, summary=e.summary, categories=e.categories,
-                                                source_topics=source_topics)) for e in entries]
+        assign = use.assign
+        for e in entries:  # fresh objects nobody else holds yet: set the field, skip a dataclasses.replace copy
+            object.__setattr__(e, "topics", assign(title=e.title, summary=e.summary, categories=e.categories,
+                                                   source_topics=source_topics))
     return order_oldest_first(entries)
 
 
@@ -53,9 +62,10 @@ def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
 
 def tokenize_for_index(texts: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """(title, summary) pairs → the space-joined tokens the index stores."""
-    from bot.search.tokenize import tokenize
+    from bot.search.tokenize import tokenize_many
 
-    return [(" ".join(tokenize(title)), " ".join(tokenize(summary))) for title, summary in texts]
+    tokens = iter(tokenize_many(text for pair in texts for text in pair))
+    return [(" ".join(title), " ".join(summary)) for title, summary in zip(tokens, tokens, strict=True)]
 
 
 class IngestPool:
@@ -69,6 +79,8 @@ class IngestPool:
             context = multiprocessing.get_context("spawn")  # never fork a threaded process
             self._executor = ProcessPoolExecutor(max_workers=processes, mp_context=context,
                                                  initializer=_init_worker, initargs=(dict(topics),))
+            for _ in range(processes):  # each submit spawns a worker now, in the background
+                self._executor.submit(_warm_up)
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         if self._executor is None:

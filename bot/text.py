@@ -27,7 +27,8 @@ _TRAILING = " \t\n\r\u00a0\u3000.,;:!?-–—·…、，。；：！？"
 
 def _collapse(text: str) -> str:
     collapsed = " ".join(text.split())
-    if not collapsed.isascii() or _ASCII_CONTROL.search(collapsed):
+    # _ASCII_CONTROL is a subset of _DELETE: the ASCII check spares the slower scan for most text
+    if (not collapsed.isascii() or _ASCII_CONTROL.search(collapsed)) and _DELETE.search(collapsed):
         collapsed = " ".join(_DELETE.sub("", collapsed).split())
     return collapsed
 

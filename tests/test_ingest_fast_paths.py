@@ -1,0 +1,122 @@
+"""The ingest fast paths give exactly what the straightforward code gave.
+
+Each fast path (batch tokenizing, the trie keyword regex, ASCII folding, the cheaper whitespace
+collapse) is checked against a reference written the plain way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.config import TopicDef
+from bot.fold import CJK_CHAR, fold, to_simplified
+from bot.search import tokenize as tok
+from bot.text import _DELETE, _collapse
+from bot.topics import TopicMatcher
+
+_ALPHABET = st.sampled_from(list("abcdefgilmnoprstuvxyz0123 -_/.,LLMGPT模型幻觉覺問題扩散注意力大语言"
+                                 "éİſK\u200b\x0b\u3000Ａ"))
+
+
+def _reference_tokens(text: str) -> list[str]:
+    out: list[str] = []
+    for run in tok._RUN.findall(tok.normalize(text)):
+        out.extend(tok.cjk_bigrams(run) if tok._CJK_CHAR.match(run) else tok.word_tokens(run))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=80), st.text(alphabet=_ALPHABET, max_size=80)), max_size=8))
+def test_tokenize_many_equals_tokenize(texts):
+    expected = [_reference_tokens(t) for t in texts]
+    assert [tok.tokenize(t) for t in texts] == expected
+    assert tok.tokenize_many(texts) == expected
+    tok._run_tokens.clear()
+    assert tok.tokenize_many(texts) == expected
+
+
+def test_run_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(tok._RunTokens, "LIMIT", 5)
+    tok._run_tokens.clear()
+    words = [f"word{i}" for i in range(20)]
+    assert tok.tokenize_many([" ".join(words)]) == [_reference_tokens(" ".join(words))]
+    for w in words:
+        assert tok.tokenize(w) == _reference_tokens(w)
+    assert len(tok._run_tokens) <= 20
+    tok._run_tokens.clear()
+
+
+def _reference_fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return to_simplified(text) if CJK_CHAR.search(text) else text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.text(alphabet=_ALPHABET, max_size=60)))
+def test_fold_equals_reference(text):
+    assert fold(text) == _reference_fold(text)
+
+
+def _reference_collapse(text: str) -> str:
+    collapsed = " ".join(text.split())
+    if not collapsed.isascii() or re.search("[\x00-\x08\x0e-\x1f\x7f]", collapsed):
+        collapsed = " ".join(_DELETE.sub("", collapsed).split())
+    return collapsed
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.text(alphabet=_ALPHABET, max_size=60)))
+def test_collapse_equals_reference(text):
+    assert _collapse(text) == _reference_collapse(text)
+
+
+def _reference_matches(words: list[str], text: str) -> list[str]:
+    ordered = sorted(words, key=len, reverse=True)
+    latin = [re.escape(w) for w in ordered if not CJK_CHAR.search(w)]
+    cjk = [re.escape(w) for w in ordered if CJK_CHAR.search(w)]
+    parts = ([rf"(?<![a-z0-9])(?:{'|'.join(latin)})"] if latin else []) + ([f"(?:{'|'.join(cjk)})"] if cjk else [])
+    return re.findall("|".join(parts), text) if parts else []
+
+
+_KEYWORD = st.text(alphabet=st.sampled_from(list("abgilmnpt -.+模型幻觉大语言")), min_size=1, max_size=8).map(str.strip)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_KEYWORD.filter(bool), min_size=1, max_size=8, unique=True),
+       st.text(alphabet=st.sampled_from(list("abgilmnpt -.+x模型幻觉大语言\n")), max_size=80))
+def test_trie_keyword_regex_matches_like_the_longest_first_alternation(keywords, text):
+    topics = {f"t{i}": TopicDef(keywords=(k,)) for i, k in enumerate(keywords)}
+    matcher = TopicMatcher.from_config(topics)
+    words = list(matcher.topics_by_keyword)
+    assert matcher.pattern is not None
+    assert matcher.pattern.findall(fold(text)) == _reference_matches(words, fold(text))
+
+
+def test_process_pool_warms_up_and_gives_what_a_thread_gives():
+    import asyncio
+
+    from bot.ingest import IngestPool
+
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+            b"<item><title>LLM \xe5\xb9\xbb\xe8\xa6\xba paper</title><link>https://e.org/1</link>"
+            b"<description>&lt;p&gt;FlashAttention-2 &lt;b&gt;GQA&lt;/b&gt;&lt;/p&gt;</description></item>"
+            b"</channel></rss>")
+    topics = {"llm": TopicDef(keywords=("llm",)), "hallucination": TopicDef(keywords=("幻觉",))}
+
+    async def run(processes: int) -> tuple[list, list]:
+        pool = IngestPool(processes, topics)
+        try:
+            entries = await pool.parse(body, "https://e.org/feed", None, "s", ())
+            return entries, await pool.tokenize(entries * 150)  # ≥ 200 texts: split across workers
+        finally:
+            pool.close()
+
+    in_thread = asyncio.run(run(0))
+    in_processes = asyncio.run(run(2))
+    assert in_processes == in_thread
+    assert in_thread[0][0].topics == ("llm", "hallucination")
+    assert in_thread[1][0] == ("llm 幻觉 paper", "flashattent flash attent 2 gqa")
