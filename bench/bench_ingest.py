@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.feed_http import serve_folder_in_process as serve_folder
+from bench.feed_http import spread_over_hosts
 
 
 def corpus_files(folder: Path) -> list[Path]:
@@ -43,7 +44,7 @@ async def run_digestbot(urls: list[str], workdir: Path) -> dict[str, float]:
     cfg.write_text(f"""
 storage: {{path: {workdir / 'db.sqlite3'}}}
 health: {{enabled: false}}
-fetch: {{allow_private_networks: [127.0.0.1/32], per_host_limit: 16}}
+fetch: {{allow_private_networks: [127.0.0.0/8]}}
 ingest: {{processes: 2}}
 sources:
 {sources}
@@ -54,6 +55,7 @@ sources:
         return usage.ru_utime + usage.ru_stime
 
     async with App.open(config) as app:
+        await app.pool.wait_ready()  # worker processes start with the bot, not with its first poll
         t0, c0 = time.perf_counter(), cpu()
         outcomes = await app.poll_all(force=True)
         polled, c1 = time.perf_counter() - t0, cpu()
@@ -99,7 +101,8 @@ def child(engine: str, corpus: Path) -> None:
 
     async def main() -> dict[str, float]:
         async with serve_folder(corpus) as base:
-            urls = [f"{base}/{p.relative_to(corpus).as_posix()}" for p in files]
+            # Feeds spread over 16 loopback hosts, as real feeds live on many servers (both engines).
+            urls = spread_over_hosts(base, [p.relative_to(corpus).as_posix() for p in files])
             with tempfile.TemporaryDirectory() as tmp:
                 if engine == "digestbot":
                     return await run_digestbot(urls, Path(tmp))

@@ -11,6 +11,17 @@ from pathlib import Path
 from aiohttp import web
 
 
+LOOPBACK_HOSTS = 16
+"""The server also listens on 127.0.0.2 … 127.0.0.16 (same port), so a benchmark can spread feeds
+over several hosts as real feeds are, instead of queueing every request behind one host's limit."""
+
+
+def spread_over_hosts(base: str, paths: list[str], hosts: int = LOOPBACK_HOSTS) -> list[str]:
+    """``http://127.0.0.1:P`` + paths → URLs round-robin over 127.0.0.1 … 127.0.0.<hosts>."""
+    port = base.rsplit(":", 1)[1]
+    return [f"http://127.0.0.{i % hosts + 1}:{port}/{path}" for i, path in enumerate(paths)]
+
+
 @asynccontextmanager
 async def serve_folder(folder: Path) -> AsyncIterator[str]:
     cache: dict[str, tuple[bytes, str, str]] = {}
@@ -37,6 +48,8 @@ async def serve_folder(folder: Path) -> AsyncIterator[str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    for host in range(2, LOOPBACK_HOSTS + 1):  # loopback aliases only (127.0.0.0/8 is all loopback)
+        await web.TCPSite(runner, f"127.0.0.{host}", port).start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

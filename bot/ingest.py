@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 from bot.config import TopicDef
@@ -75,12 +75,17 @@ class IngestPool:
         self.processes = processes
         self.matcher = TopicMatcher.from_config(topics)
         self._executor: Executor | None = None
+        self._warming: list[Future[None]] = []
         if processes > 0:
             context = multiprocessing.get_context("spawn")  # never fork a threaded process
             self._executor = ProcessPoolExecutor(max_workers=processes, mp_context=context,
                                                  initializer=_init_worker, initargs=(dict(topics),))
-            for _ in range(processes):  # each submit spawns a worker now, in the background
-                self._executor.submit(_warm_up)
+            # Each submit spawns a worker now, in the background.
+            self._warming = [self._executor.submit(_warm_up) for _ in range(processes)]
+
+    async def wait_ready(self) -> None:
+        """Until every worker process has started (imports done); immediate in thread mode."""
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in self._warming))
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
