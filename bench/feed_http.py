@@ -10,7 +10,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-
 LOOPBACK_HOSTS = 16
 """The server also listens on 127.0.0.2 … 127.0.0.16 (same port), so a benchmark can spread feeds
 over several hosts as real feeds are, instead of queueing every request behind one host's limit."""
