@@ -13,13 +13,13 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import USER_AGENT
 from bot.admin import SourceAdmin
 from bot.catalog import Catalog
 from bot.clock import Clock, utc_now
-from bot.config import Config
+from bot.config import Config, SourceConfig
 from bot.deliver import ConsoleDeliverer, ConsoleWebhooks, Deliverer, OutboxWorker, WebhookPoster
 from bot.digest import DigestRunner
 from bot.errors import ConfigError
@@ -76,6 +76,8 @@ class App:
         self.scheduler: AsyncIOScheduler | None = None
         self.topic_labels = {k: v.label or k for k, v in config.topics.items()}
         self.on_reconfigure: list[Callable[[Config], None]] = []
+        self._polls: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -119,7 +121,7 @@ class App:
         await self.digests.start_clocks()
         self.catalog.reconfigure(config)
         if self.scheduler is not None:
-            sync_poll_jobs(self.scheduler, config.sources, self.poller.poll, jitter=config.defaults.jitter,
+            sync_poll_jobs(self.scheduler, config.sources, self._scheduled_poll, jitter=config.defaults.jitter,
                            first_run=self.clock() + timedelta(seconds=1))
         for hook in self.on_reconfigure:
             hook(config)
@@ -167,7 +169,8 @@ class App:
                           shutdown_grace: float = 5.0) -> None:
         stop = stop or asyncio.Event()
         worker = self.attach_deliverer(deliverer, webhooks)
-        self.scheduler = build_scheduler(self.config.sources, self.poller.poll, jitter=self.config.defaults.jitter,
+        self.scheduler = build_scheduler(self.config.sources, self._scheduled_poll,
+                                         jitter=self.config.defaults.jitter,
                                          first_run=self.clock() + timedelta(seconds=1))
         self.scheduler.start()
         tasks = [asyncio.create_task(worker.run_forever(ready=ready), name="outbox"),
@@ -188,12 +191,32 @@ class App:
             self.scheduler.shutdown(wait=False)
             # Every database write is one transaction and every send carries its nonce, so
             # cancelling mid-send is safe: the row stays pending and a restart resends it once.
-            for task in tasks:
+            # Polls still running (a slow feed) are cancelled here too, before the fetcher and the
+            # database close under them; the scheduler does not cancel its running jobs.
+            self._stopping = True
+            running = [*tasks, *self._polls]
+            for task in running:
                 task.cancel()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=shutdown_grace)
+                await asyncio.wait_for(asyncio.gather(*running, return_exceptions=True), timeout=shutdown_grace)
             if runner is not None:
                 await runner.cleanup()
+
+    async def _scheduled_poll(self, source: SourceConfig) -> None:
+        """The scheduler's job: one poll, tracked so that shutdown can cancel it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._polls.add(task)
+        try:
+            await self.poller.poll(source)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Shutting down: nothing was half-stored (one transaction); the next start polls again.
+            # Returning (instead of re-raising) keeps APScheduler from logging an error traceback.
+        finally:
+            if task is not None:
+                self._polls.discard(task)
 
     def database_ok(self) -> bool:
         try:

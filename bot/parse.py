@@ -44,7 +44,10 @@ MEDIA = ("http://search.yahoo.com/mrss/", "http://search.yahoo.com/mrss")
 XHTML = "http://www.w3.org/1999/xhtml"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 
-_HTML_START = re.compile(rb"\A(?:\s|<\?xml[^>]*>|<!--.*?-->|<!doctype[^>]*>)*<html[\s>/]", re.I | re.S)
+# A comment may not run past its first "-->", and the prefix is matched possessively (*+): the old
+# ``<!--.*?-->`` under ``*`` backtracked over every way to split N comments (2**N steps; a feed starting
+# with 60 comments hung the parse thread, holding the GIL).
+_HTML_START = re.compile(rb"\A(?:\s|<\?xml[^>]*>|<!--(?:(?!-->).)*-->|<!doctype[^>]*>)*+<html[\s>/]", re.I | re.S)
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
 _XMLNS_ATTR = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 # feedparser maps C1 controls to their windows-1252 characters (ISO-8859-1 feeds that are really cp1252).

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ReadyHook = Callable[[], Awaitable[None]]
+MAX_RATELIMIT_WAIT = 30.0
+"""Seconds discord.py may sleep on a 429 by itself (its minimum); longer limits surface as retry-after."""
 
 
 def _gateway_url(gateway_url: str) -> yarl.URL:
@@ -75,8 +77,12 @@ class DigestBot(commands.Bot):
     def __init__(self, config: Config, catalog: CatalogPort, *, on_ready_hook: ReadyHook | None = None,
                  admin: SourceAdmin | None = None, digests: DigestRunner | None = None,
                  wake_outbox: Callable[[], None] | None = None) -> None:
+        # Rate limits longer than this raise discord.RateLimited instead of being slept inside
+        # channel.send(); DiscordDeliverer turns that into DeliveryError(retry_after) and the outbox
+        # reschedules the row, so a global 429 of minutes never blocks a delivery round (or shutdown).
         super().__init__(command_prefix=commands.when_mentioned, help_command=None, intents=intents(),
-                         allowed_mentions=discord.AllowedMentions.none(), tree_cls=DigestCommandTree)
+                         allowed_mentions=discord.AllowedMentions.none(), tree_cls=DigestCommandTree,
+                         max_ratelimit_timeout=MAX_RATELIMIT_WAIT)
         self.config = config
         self.catalog = catalog
         self.admin = admin
