@@ -70,7 +70,7 @@ sources:
         second = time.perf_counter() - t0
         not_modified = sum(o.not_modified for o in outcomes2)
     return {"first_s": first, "second_s": second, "entries": entries, "failed": failed,
-            "not_modified": not_modified}
+            "not_modified": not_modified, "poll_s": polled}
 
 
 def run_reader(urls: list[str], workdir: Path) -> dict[str, float]:
@@ -203,6 +203,11 @@ def main() -> None:
         d, r = rows["digestbot"], rows["reader"]
         print(f"\nspeed-up vs reader: first update {r['first_s'] / d['first_s']:.1f}x, "
               f"304 re-poll {r['second_s'] / d['second_s']:.1f}x")
+        if "search_s" in r and "poll_s" in d:
+            print(f"like for like: without search indexing {r['first_s'] / d['poll_s']:.1f}x "
+                  f"(digestbot {d['poll_s']:.2f}s, reader {r['first_s']:.2f}s); with it "
+                  f"{(r['first_s'] + r['search_s']) / d['first_s']:.1f}x (reader's update_search "
+                  f"{r['search_s']:.2f}s)")
 
 
 if __name__ == "__main__":
