@@ -160,6 +160,7 @@ def render_embed_as_text(embed: EmbedSpec) -> str:
     lines = [f"🔖 {embed.title}" + (f" — {embed.url}" if embed.url else "")]
     if embed.description:
         lines.append("   " + embed.description.replace("\n", "\n   "))
-    when = embed.timestamp.strftime("%Y-%m-%d %H:%M UTC") if embed.timestamp else "undated"
-    lines.append(f"   [{embed.footer} · {when}]")
+    if embed.footer or embed.timestamp:  # digest group embeds have neither
+        when = embed.timestamp.strftime("%Y-%m-%d %H:%M UTC") if embed.timestamp else "undated"
+        lines.append(f"   [{embed.footer} · {when}]")
     return "\n".join(lines)
