@@ -152,6 +152,9 @@ async def test_whole_loop(tmp_path: Path, fake: DiscordFake, site: Site) -> None
         all_titles = [t for m in fake.messages for t in titles(m) if m["channel_id"] == str(NEWS)]
         assert len(all_titles) == len(set(all_titles))
         assert await bot.stop() == 0
+        logged = log.read_text(errors="replace")
+        assert "shutting down" in logged  # the log was written at INFO level...
+        assert TOKEN not in logged  # ...and never shows the token
     finally:
         bot.kill()
         print(log.read_text(errors="replace")[-4000:])  # shown by pytest when the test fails
