@@ -71,6 +71,20 @@ async def test_backfill_then_new_entries_oldest_first_then_not_modified(rig):
     assert headers.get("If-None-Match") and headers["User-Agent"].startswith("digestbot/")
 
 
+async def test_redated_and_duplicated_entries_are_not_posted_again(rig):
+    config, storage, poller, clock, site = rig
+    site.bodies["/good.xml"] = rss([("a", "A"), ("b", "B"), ("c", "C")])
+    await poller.poll(config.sources[0])
+    posted = len(queued_titles(storage, clock.now))
+    # The same guids come back re-dated (rss() dates by position, so reversing re-dates every
+    # entry), with one guid listed twice and one new entry.
+    site.bodies["/good.xml"] = rss([("d", "D"), ("c", "C"), ("b", "B"), ("a", "A"), ("a", "A again")])
+    outcome = await poller.poll(config.sources[0])
+    assert outcome.ok and outcome.new_entries == 1
+    assert queued_titles(storage, clock.now)[posted:] == ["D"]
+    assert storage.source_state("good").entry_count == 4
+
+
 async def test_failure_is_stored_backs_off_and_does_not_touch_other_sources(rig):
     config, storage, poller, clock, site = rig
     site.bodies["/good.xml"] = rss([("a", "A")])
