@@ -61,6 +61,13 @@ class SourceAdmin:
                 return source
         raise AdminError(f"no source called {source_id.strip()[:80]!r} here; see /sources list")
 
+    def check_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Cleaned settings, or AdminError naming what is wrong."""
+        try:
+            return validate_settings(settings, self.app.config, added=False)
+        except ConfigError as exc:
+            raise AdminError(str(exc)) from None
+
     def _check_host(self, url: str) -> None:
         """Refuse a private IP literal at once (names are checked after DNS, at every fetch)."""
         host = urlsplit(url).hostname or ""
@@ -72,10 +79,7 @@ class SourceAdmin:
     # -- preview ----------------------------------------------------------------------------
     async def preview(self, url: str) -> SourcePreview:
         """Fetch and parse once, as the poller would (guarded, http(s) only), without storing."""
-        try:
-            settings = validate_settings({"url": url}, self.app.config, added=False)
-        except ConfigError as exc:
-            raise AdminError(str(exc)) from None
+        settings = self.check_settings({"url": url})
         try:
             result = await self.app.fetcher.fetch(settings["url"], allow_file=False)
             if result.body is None:
@@ -121,10 +125,7 @@ class SourceAdmin:
         """Apply ``changes`` (name, url, topics, interval seconds, channels, enabled, removed)."""
         async with self._lock:
             source = self.source(source_id, allowed=allowed)
-            try:
-                clean = validate_settings(changes, self.app.config, added=False)
-            except ConfigError as exc:
-                raise AdminError(str(exc)) from None
+            clean = self.check_settings(changes)
             if "url" in clean:
                 # the same guarded, http(s)-only fetch as /sources add: refuse now, not at the next poll
                 await self.preview(clean["url"])

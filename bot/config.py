@@ -27,6 +27,8 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.filters import FIELDS, EntryFilter, FilterRule
+from bot.templates import MessageTemplate
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY = "wss://gateway.discord.gg"
@@ -238,7 +240,13 @@ class SourceModel(_Model):
 class FilterModel(_Model):
     keywords: tuple[str, ...] = ()
     regex: tuple[str, ...] = ()
-    fields: tuple[str, ...] = ("title", "summary", "author", "topics")
+    fields: tuple[str, ...] = FIELDS
+
+    @staticmethod
+    def rule(model: FilterModel | None) -> FilterRule | None:
+        """The filter module's form of an optional ``include:`` / ``exclude:``."""
+        return None if model is None else FilterRule(keywords=model.keywords, regex=model.regex,
+                                                     fields=model.fields)
 
     @field_validator("keywords", "regex", "fields", mode="before")
     @classmethod
@@ -633,9 +641,7 @@ _WEBHOOK_PATH = re.compile(r"^https?://[^\s/]+(/api(/v\d+)?)?/webhooks/\d+/[A-Za
 def check_route(route: RouteConfig, known_topics: Mapping[str, TopicDef], source_ids: set[str] | None,
                 where: str) -> list[str]:
     """Every problem with one route, each naming its key path; [] when it is fine."""
-    from bot.filters import EntryFilter
-    from bot.schedule import cron_trigger
-    from bot.templates import MessageTemplate
+    from bot.schedule import cron_trigger  # bot.schedule imports this module
 
     problems: list[str] = []
     if route.webhook_url is not None and not _WEBHOOK_PATH.match(route.webhook_url):
@@ -657,7 +663,7 @@ def check_route(route: RouteConfig, known_topics: Mapping[str, TopicDef], source
         except ValueError as exc:
             problems.append(f"{where}.timezone: {exc}")
     try:
-        EntryFilter.compile(_rule(route.include), _rule(route.exclude), where=where)
+        EntryFilter.compile(FilterModel.rule(route.include), FilterModel.rule(route.exclude), where=where)
     except ValueError as exc:
         problems.append(str(exc))
     if route.template is not None:
@@ -666,14 +672,6 @@ def check_route(route: RouteConfig, known_topics: Mapping[str, TopicDef], source
         except ValueError as exc:
             problems.append(str(exc))
     return problems
-
-
-def _rule(model: FilterModel | None) -> Any:
-    from bot.filters import FilterRule
-
-    if model is None:
-        return None
-    return FilterRule(keywords=model.keywords, regex=model.regex, fields=model.fields)
 
 
 def _resolve_routes(model: ConfigModel, path: Path, sources: tuple[SourceConfig, ...]) -> tuple[RouteConfig, ...]:

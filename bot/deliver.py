@@ -46,14 +46,16 @@ class ConsoleDeliverer:
         self.sent = 0
 
     async def send(self, channel_id: int, message: MessageSpec, *, nonce: str) -> str | None:
-        name = self.channel_names.get(channel_id, f"channel {channel_id}")
-        lines = [f"── to {name} " + "─" * max(0, 60 - len(name))]
+        self.show(self.channel_names.get(channel_id, f"channel {channel_id}"), message)
+        return f"console-{nonce}"
+
+    def show(self, target: str, message: MessageSpec) -> None:
+        lines = [f"── to {target} " + "─" * max(0, 60 - len(target))]
         if message.content:
             lines.append(message.content)
         lines.extend(render_embed_as_text(e) for e in message.embeds)
         print("\n".join(lines) + "\n", file=self.stream, flush=True)
         self.sent += 1
-        return f"console-{nonce}"
 
 
 class ConsoleWebhooks:
@@ -63,13 +65,7 @@ class ConsoleWebhooks:
         self.console = console
 
     async def send(self, url: str, message: MessageSpec) -> str | None:
-        who = f" as {message.username}" if message.username else ""
-        lines = [f"── to a webhook{who} " + "─" * 40]
-        if message.content:
-            lines.append(message.content)
-        lines.extend(render_embed_as_text(e) for e in message.embeds)
-        print("\n".join(lines) + "\n", file=self.console.stream, flush=True)
-        self.console.sent += 1
+        self.console.show("a webhook" + (f" as {message.username}" if message.username else ""), message)
         return None
 
 

@@ -50,10 +50,11 @@ class DigestRunner:
         """A digest route's first period starts when the bot first runs with it (not when it is
         first checked), so a digest that falls due while the bot is down is still caught up."""
         for route in self.router.digest_routes():
-            await self.period_start(route)
+            await asyncio.to_thread(self.storage.start_digest_clock, route.id, now=self.clock())
 
     async def period_start(self, route: CompiledRoute) -> datetime:
-        return await asyncio.to_thread(self.storage.start_digest_clock, route.id, now=self.clock())
+        """Read-only: ``start_clocks`` (at open and on every reconfigure) wrote the first one."""
+        return await asyncio.to_thread(self.storage.last_digest_at, route.id) or self.clock()
 
     async def due(self) -> list[CompiledRoute]:
         now = self.clock()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,9 +17,8 @@ from bot.clock import Clock
 from bot.config import Config, SourceConfig
 from bot.errors import DigestError, FetchError
 from bot.fetch import Fetcher
-from bot.format import defuse_mentions, pack_embeds, render_entry
+from bot.format import defuse_mentions
 from bot.ingest import IngestPool
-from bot.models import Entry
 from bot.route import Router
 from bot.store.sqlite import SQLiteStorage
 
@@ -53,15 +52,7 @@ class Poller:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.pool = pool or IngestPool(0, config.topics)
-        self.topic_labels = {k: v.label or k for k, v in config.topics.items()}
         self.on_new_entries = on_new_entries
-
-    def packer(self, source: SourceConfig) -> Callable[[Sequence[Entry]], list[list[Entry]]]:
-        def pack(entries: Sequence[Entry]) -> list[list[Entry]]:
-            embeds = [render_entry(e, source_name=source.name, summary_length=source.summary_length,
-                                   color=source.color, topic_labels=self.topic_labels) for e in entries]
-            return [[entries[i] for i in group] for group in pack_embeds(embeds)]
-        return pack
 
     async def poll(self, source: SourceConfig, *, force: bool = False) -> PollOutcome:
         try:

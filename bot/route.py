@@ -8,14 +8,14 @@ nothing can be stored without its deliveries being queued, or queued twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.config import Config, FilterModel, RouteConfig, SourceConfig
 from bot.digest_layout import DigestLayout, layout_digest, merge_duplicates
-from bot.filters import EntryFilter, FilterRule
+from bot.filters import EntryFilter
 from bot.format import (
     CONTENT_LIMIT,
     MessageSpec,
@@ -30,12 +30,6 @@ from bot.templates import MessageTemplate
 log = logging.getLogger(__name__)
 
 DEFAULT_SUMMARY_LENGTH = 300
-
-
-def _rule(model: FilterModel | None) -> FilterRule | None:
-    if model is None:
-        return None
-    return FilterRule(keywords=model.keywords, regex=model.regex, fields=model.fields)
 
 
 @dataclass(frozen=True)
@@ -62,8 +56,8 @@ class CompiledRoute:
 def compile_route(route: RouteConfig) -> CompiledRoute:
     where = f"route {route.id}"
     template = MessageTemplate.compile(route.template, where=f"{where}.template") if route.template else None
-    return CompiledRoute(config=route, filter=EntryFilter.compile(_rule(route.include), _rule(route.exclude),
-                                                                  where=where),
+    return CompiledRoute(config=route, filter=EntryFilter.compile(FilterModel.rule(route.include),
+                                                                  FilterModel.rule(route.exclude), where=where),
                          template=template, zone=ZoneInfo(route.timezone))
 
 
@@ -106,7 +100,7 @@ class Router:
     def render_realtime(self, route: CompiledRoute, source: SourceConfig,
                         entries: Sequence[Entry]) -> list[tuple[MessageSpec, list[Entry]]]:
         config = route.config
-        header = config.header if not config.implicit else source.header
+        header = config.header  # an implicit route carries its source's header
         summary_length = config.summary_length or source.summary_length or DEFAULT_SUMMARY_LENGTH
         username, avatar = self._identity(config, source)
         out: list[tuple[MessageSpec, list[Entry]]] = []
@@ -199,10 +193,6 @@ class Router:
                                           channel_id=config.channel_id or 0,
                                           entry_ids=ids if index == 0 else (), payload=spec.to_json()))
         return layout, planned
-
-
-def topic_labels(config: Config) -> Mapping[str, str]:
-    return {k: v.label or k for k, v in config.topics.items()}
 
 
 def sources_in_guild(config: Config, guild_id: int | None, channel_guild: Callable[[int], int | None]

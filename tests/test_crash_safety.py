@@ -15,10 +15,7 @@ not be created again).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -27,6 +24,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.bot_process import BotProcess
 from tests.discord_fake import DiscordFake
 from tests.local_feeds import Site
 
@@ -85,36 +83,6 @@ class SlowDiscord(DiscordFake):
         return response
 
 
-class BotProcess:
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config = config
-        self.log = log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "DIGESTBOT_LOG_LEVEL": "INFO",
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        env.pop("DIGESTBOT_CONFIG", None)
-        with self.log.open("ab") as handle:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", "--config", str(self.config), env=env,
-                stdout=handle, stderr=handle, cwd=self.config.parent)
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        await asyncio.wait_for(self.proc.wait(), 15)
-
-    async def stop(self, timeout: float = 15.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), timeout)
-
-    def ensure_dead(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[SlowDiscord]:
     async with SlowDiscord() as server:
@@ -163,7 +131,7 @@ async def test_every_entry_exactly_once_under_repeated_sigkill(tmp_path: Path, f
     rng = random.Random(SEED)
     last_source = list(ROUTES)[-1]
     log = tmp_path / "bot.log"
-    bot = BotProcess(write_config(tmp_path, fake, site), log)
+    bot = BotProcess(write_config(tmp_path, fake, site), log, token=TOKEN)
 
     def fetches(source: str) -> int:
         return sum(1 for path, _ in site.requests if path == f"/{source}.xml")

@@ -57,6 +57,9 @@ def feed(n: int, *, prefix: str = "e", start: int = 0) -> bytes:
 
 
 def make_config(tmp_path: Path, site: Site, extra: str = "") -> Path:
+    """Two sources whose feeds start empty (their first poll starts the digest period)."""
+    site.bodies["/lab.xml"] = feed(0)
+    site.bodies["/mirror.xml"] = feed(0)
     path = tmp_path / "c.yaml"
     path.write_text(f"""
 storage: {{path: {tmp_path / 'db.sqlite3'}}}
@@ -91,8 +94,6 @@ def assert_within_limits(spec: MessageSpec) -> None:
 
 
 async def test_digest_fires_at_cron_time_in_its_zone_groups_and_skips_empty(tmp_path: Path, site: Site) -> None:
-    site.bodies["/lab.xml"] = feed(0)
-    site.bodies["/mirror.xml"] = feed(0)
     clock = Clock()
     recorder = Recorder()
     config = load_config(make_config(tmp_path, site), env={})
@@ -138,8 +139,6 @@ async def test_digest_fires_at_cron_time_in_its_zone_groups_and_skips_empty(tmp_
 
 
 async def test_missed_digest_is_posted_once_after_downtime_and_not_again(tmp_path: Path, site: Site) -> None:
-    site.bodies["/lab.xml"] = feed(0)
-    site.bodies["/mirror.xml"] = feed(0)
     clock = Clock()
     config = load_config(make_config(tmp_path, site), env={})
     async with App.open(config, clock=clock) as app:
@@ -166,8 +165,6 @@ async def test_missed_digest_is_posted_once_after_downtime_and_not_again(tmp_pat
 
 
 async def test_big_digest_respects_limits_and_points_to_search(tmp_path: Path, site: Site) -> None:
-    site.bodies["/lab.xml"] = feed(0)
-    site.bodies["/mirror.xml"] = feed(0)
     clock = Clock()
     recorder = Recorder()
     config = load_config(make_config(tmp_path, site, extra="max_messages: 2"), env={})
@@ -191,8 +188,6 @@ async def test_big_digest_respects_limits_and_points_to_search(tmp_path: Path, s
 
 
 async def test_post_empty_and_preview_do_not_consume(tmp_path: Path, site: Site) -> None:
-    site.bodies["/lab.xml"] = feed(0)
-    site.bodies["/mirror.xml"] = feed(0)
     clock = Clock()
     recorder = Recorder()
     config = load_config(make_config(tmp_path, site, extra="post_empty: true"), env={})

@@ -5,14 +5,12 @@ server whose feeds change, a real SQLite file, and the bot started the way a use
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests.bot_process import BotProcess
 from tests.discord_fake import DiscordFake
 from tests.local_feeds import Site, rss
 
@@ -46,31 +44,6 @@ sources:
     return path
 
 
-class BotProcess:
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config = config
-        self.log = log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "DIGESTBOT_LOG_LEVEL": "INFO",
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout, not an install
-        env.pop("DIGESTBOT_CONFIG", None)
-        handle = self.log.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(self.config), env=env,
-            stdout=handle, stderr=handle, cwd=self.config.parent)
-
-    async def stop(self, timeout: float = 15.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), timeout)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[DiscordFake]:
     async with DiscordFake() as server:
@@ -90,7 +63,7 @@ async def test_whole_loop(tmp_path: Path, fake: DiscordFake, site: Site) -> None
     site.bodies["/other.xml"] = rss([("o1", "Hallucination in the other guild")])
     fake.rate_limit_next(rf"/channels/{PAPERS}/messages", retry_after=1.0)  # the first post there is 429'd
     log = tmp_path / "bot.log"
-    bot = BotProcess(write_config(tmp_path, fake, site), log)
+    bot = BotProcess(write_config(tmp_path, fake, site), log, token=TOKEN)
     await bot.start()
     try:
         await fake.wait_until_identified(timeout=30)
@@ -156,7 +129,7 @@ async def test_whole_loop(tmp_path: Path, fake: DiscordFake, site: Site) -> None
         assert "shutting down" in logged  # the log was written at INFO level...
         assert TOKEN not in logged  # ...and never shows the token
     finally:
-        bot.kill()
+        bot.ensure_dead()
         print(log.read_text(errors="replace")[-4000:])  # shown by pytest when the test fails
 
 

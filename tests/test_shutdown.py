@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import sqlite3
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +22,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.bot_process import BotProcess
 from tests.fake_discord import FakeDiscord
 from tests.feed_server import FeedServer
 
@@ -68,36 +66,6 @@ def feed(source: str, count: int) -> bytes:
 
 def title(source: str, index: int) -> str:
     return f"Feed {source.upper()} item {index:03d}"
-
-
-class BotProcess:
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config = config
-        self.log = log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "DIGESTBOT_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT)}
-        env.pop("DIGESTBOT_CONFIG", None)
-        with self.log.open("ab") as handle:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", "--config", str(self.config), env=env,
-                stdout=handle, stderr=handle, cwd=self.config.parent)
-
-    async def terminate(self) -> tuple[int | None, float]:
-        """SIGTERM; (exit code or None if still running after EXIT_BOUND, seconds taken)."""
-        assert self.proc is not None
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code: int | None = await asyncio.wait_for(self.proc.wait(), EXIT_BOUND)
-        except TimeoutError:
-            code = None
-        return code, time.monotonic() - started
-
-    def ensure_dead(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float, step: float = 0.05) -> bool:
@@ -169,7 +137,7 @@ async def test_sigterm_during_burst_exits_cleanly_and_restart_sends_the_rest_onc
         def posted() -> Counter[tuple[str, str]]:
             return Counter((m["channel_id"], e["title"]) for m in fake.messages for e in m["embeds"])
 
-        bot = BotProcess(config, tmp_path / "bot.log")
+        bot = BotProcess(config, tmp_path / "bot.log", token=TOKEN)
         try:
             await bot.start()
             await fake.wait_until_identified(timeout=30)
@@ -177,7 +145,7 @@ async def test_sigterm_during_burst_exits_cleanly_and_restart_sends_the_rest_onc
             assert await wait_until(lambda: len(fake.messages) >= 6, 40), "the burst never started"
             assert await wait_until(lambda: fake.posts_received > fake.posts_answered, 10)
             in_flight = fake.posts_received - fake.posts_answered
-            code, took = await bot.terminate()
+            code, took = await bot.terminate(EXIT_BOUND)
             assert code == 0, f"exit code {code} after {took:.1f}s (None: still running after {EXIT_BOUND}s)"
             assert took < EXIT_BOUND
             statuses = check_consistent(database, fake)
@@ -197,7 +165,7 @@ async def test_sigterm_during_burst_exits_cleanly_and_restart_sends_the_rest_onc
                 return set(posted()) >= set(expected) and time.monotonic() - last[1] >= 2.0
 
             assert await wait_until(settled, 90), f"missing: {sorted(set(expected) - set(posted()))[:5]}"
-            code, took2 = await bot.terminate()
+            code, took2 = await bot.terminate(EXIT_BOUND)
             assert code == 0 and took2 < EXIT_BOUND, (code, took2)
             statuses = check_consistent(database, fake)
             got = posted()
@@ -223,14 +191,14 @@ async def test_sigterm_during_slow_drip_fetch_exits_in_time(tmp_path: Path, fake
         sources = (f'  - {{name: Slow, id: slow, url: "{server.url("/slow.xml")}", channels: [{CH1}]}}\n'
                    f'  - {{name: Quick, id: quick, url: "{server.url("/quick.xml")}", channels: [{CH2}]}}')
         config = write_config(tmp_path, fake, server, sources, extra=", total_timeout: 60s, read_timeout: 30s")
-        bot = BotProcess(config, tmp_path / "bot.log")
+        bot = BotProcess(config, tmp_path / "bot.log", token=TOKEN)
         try:
             await bot.start()
             await fake.wait_until_identified(timeout=30)
             assert await wait_until(lambda: server.hits("/slow.xml") >= 1, 30), "the slow feed was never fetched"
             await fake.wait_for_messages(CH2, 1, timeout=30)  # the quick one went through meanwhile
             await asyncio.sleep(1.0)  # well inside the drip
-            code, took = await bot.terminate()
+            code, took = await bot.terminate(EXIT_BOUND)
             assert code == 0, f"exit code {code} after {took:.1f}s (None: still running after {EXIT_BOUND}s)"
             assert took < EXIT_BOUND
             check_consistent(tmp_path / "data" / "bot.sqlite3", fake)

@@ -141,9 +141,7 @@ class SourcesGroup(app_commands.Group, name="sources", description="The feeds po
         _check_channel(interaction, target)
         seconds = _interval(interval)
         topic_list = _topics(topics)
-        unknown = [t for t in topic_list if self.bot.config.topics and t not in self.bot.config.topics]
-        if unknown:
-            raise AdminError(f"unknown topic(s) {', '.join(unknown)[:200]}; see /topics")
+        self.admin.check_settings({"topics": topic_list})  # refuse before fetching, not after Save
         preview = await self.admin.preview(url)
         embed = None
         if preview.newest is not None:
