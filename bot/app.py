@@ -71,7 +71,8 @@ class App:
         self.worker: OutboxWorker | None = None
         self.router = Router(config)
         self.poller = Poller(config, storage, fetcher, clock=clock, pool=self.pool,
-                             on_new_entries=self._on_new_entries, router=self.router)
+                             on_new_entries=self._on_new_entries, router=self.router,
+                             on_indexable=self.indexer.offer)
         self.digests = DigestRunner(storage, self.router, clock=clock)
         self.scheduler: AsyncIOScheduler | None = None
         self.topic_labels = {k: v.label or k for k, v in config.topics.items()}

@@ -3,6 +3,10 @@
 The database is the source of truth. The index remembers the highest entry id it committed; on
 start (and whenever woken) everything after it is fed again. Adds are upserts, so a crash between
 an index commit and its bookkeeping never duplicates anything.
+
+The poller hands over what it just stored, already tokenized (``offer``): catching up then takes
+those from memory and reads from the database only what was not handed over (a restart, a
+tokenizing failure, entries stored by something else).
 """
 
 from __future__ import annotations
@@ -12,16 +16,21 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bot.config import Config
-from bot.ingest import IngestPool
+from bot.ingest import IngestPool, tokenize_for_index
+from bot.models import Entry
 from bot.search.index import SearchIndex
 from bot.store.sqlite import SQLiteStorage
 from bot.topics import TopicMatcher
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+Tokens = tuple[str, str]
+READY_LIMIT = 20_000
+"""Handed-over entries kept waiting for the index at most; past it, offers are dropped (and read
+back from the database when their turn comes)."""
 
 
 class Indexer:
@@ -32,6 +41,15 @@ class Indexer:
         self.pool = pool
         self.batch = batch
         self.wake = asyncio.Event()
+        self._ready: dict[int, tuple[Entry, Tokens]] = {}
+
+    def offer(self, entries: Sequence[Entry], tokens: Sequence[Tokens]) -> None:
+        """Stored entries (ids set) and their tokens, as ``tokenize_for_index`` makes them."""
+        floor = self.index.last_indexed_id
+        ready = self._ready
+        for entry, pair in zip(entries, tokens, strict=True):
+            if entry.id is not None and entry.id > floor and len(ready) < READY_LIMIT:
+                ready[entry.id] = (entry, pair)
 
     def catch_up(self, progress: Progress | None = None) -> int:
         """Index every entry newer than the index's mark; return how many were indexed."""
@@ -45,20 +63,19 @@ class Indexer:
             self.index.add(entries)
             last = entries[-1].id or last
             self.index.commit(last)
+            self._forget_ready(last)
             done += len(entries)
             if progress:
                 progress(done, max(total, done))
 
     async def catch_up_async(self) -> int:
-        """Like ``catch_up``, tokenizing in the ingest pool (all cores) when there is one."""
-        if self.pool is None or self.pool.processes == 0:
-            return await asyncio.to_thread(self.catch_up)
+        """Like ``catch_up``, tokenizing in the ingest pool (all cores) when there is one, and taking
+        what the poller handed over from memory."""
         done = 0
         last = committed = self.index.last_indexed_id
         while True:
-            entries = await asyncio.to_thread(self.storage.entries_after, last, self.batch)
+            entries, tokens = await self._next_batch(last)
             if entries:
-                tokens = await self.pool.tokenize(entries)
                 await asyncio.to_thread(self.index.add, entries, tokens)
                 last = entries[-1].id or last
                 done += len(entries)
@@ -67,7 +84,37 @@ class Indexer:
                 await asyncio.to_thread(self.index.commit, last)
                 committed = last
             if not entries:
+                self._forget_ready(last)
                 return done
+
+    async def _next_batch(self, last: int) -> tuple[list[Entry], list[Tokens]]:
+        """The next entries after id ``last`` with their tokens: handed over ones from memory, the
+        others read from the database and tokenized (in the pool)."""
+        ready = self._ready
+        if not ready:
+            entries = await asyncio.to_thread(self.storage.entries_after, last, self.batch)
+            return entries, (await self._tokenize(entries) if entries else [])
+        ids = await asyncio.to_thread(self.storage.entry_ids_after, last, self.batch)
+        missing = [i for i in ids if i not in ready]
+        read = await asyncio.to_thread(self.storage.entries_by_id, missing) if missing else []
+        found = dict(zip((e.id for e in read), zip(read, await self._tokenize(read), strict=True), strict=True))
+        pairs = [p for p in (ready.pop(i, None) or found.get(i) for i in ids) if p is not None]
+        return [entry for entry, _ in pairs], [tokens for _, tokens in pairs]
+
+    async def _tokenize(self, entries: Sequence[Entry]) -> list[Tokens]:
+        if not entries:
+            return []
+        if self.pool is None:
+            return await asyncio.to_thread(tokenize_for_index, [(e.title, e.summary) for e in entries])
+        return await self.pool.tokenize(entries)
+
+    def _forget_ready(self, upto: int) -> None:
+        """Drop handed-over entries the index already has (indexed from the database meanwhile)."""
+        ready = self._ready
+        if ready:
+            for entry_id in list(ready):  # a C-level copy: offers may come in from the event loop meanwhile
+                if entry_id <= upto:
+                    ready.pop(entry_id, None)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         self.index.clear()

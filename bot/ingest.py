@@ -9,6 +9,7 @@ in a thread.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -35,6 +36,8 @@ def _warm_up() -> None:
     from bot.search.tokenize import _fold_table
 
     _fold_table()
+    gc.collect()
+    gc.freeze()
 
 
 def parse_and_tag(body: bytes, url: str, content_type: str | None, source_id: str,
@@ -51,6 +54,15 @@ def parse_and_tag(body: bytes, url: str, content_type: str | None, source_id: st
     return order_oldest_first(entries)
 
 
+def parse_tag_and_tokenize(body: bytes, url: str, content_type: str | None, source_id: str,
+                           source_topics: Sequence[str], matcher: TopicMatcher | None = None,
+                           ) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """``parse_and_tag`` plus each entry's index tokens, in one trip to a worker: for a first poll,
+    when every entry is new and would be tokenized for the index right after it is stored."""
+    entries = parse_and_tag(body, url, content_type, source_id, source_topics, matcher)
+    return entries, tokenize_for_index([(e.title, e.summary) for e in entries])
+
+
 def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
     """Feeds list newest first, usually. Sort by date when every entry has one, else reverse."""
     if entries and all(e.published is not None for e in entries):
@@ -62,10 +74,10 @@ def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
 
 def tokenize_for_index(texts: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """(title, summary) pairs → the space-joined tokens the index stores."""
-    from bot.search.tokenize import tokenize_many
+    from bot.search.tokenize import tokenize_joined_many
 
-    tokens = iter(tokenize_many(text for pair in texts for text in pair))
-    return [(" ".join(title), " ".join(summary)) for title, summary in zip(tokens, tokens, strict=True)]
+    joined = iter(tokenize_joined_many(text for pair in texts for text in pair))
+    return list(zip(joined, joined, strict=True))
 
 
 class IngestPool:
@@ -98,6 +110,13 @@ class IngestPool:
             return await asyncio.to_thread(parse_and_tag, body, url, content_type, source_id, source_topics,
                                            self.matcher)
         return await self.run(parse_and_tag, body, url, content_type, source_id, tuple(source_topics))
+
+    async def parse_for_index(self, body: bytes, url: str, content_type: str | None, source_id: str,
+                              source_topics: Sequence[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
+        if self._executor is None:
+            return await asyncio.to_thread(parse_tag_and_tokenize, body, url, content_type, source_id,
+                                           source_topics, self.matcher)
+        return await self.run(parse_tag_and_tokenize, body, url, content_type, source_id, tuple(source_topics))
 
     async def tokenize(self, entries: Sequence[Entry]) -> list[tuple[str, str]]:
         texts = [(e.title, e.summary) for e in entries]

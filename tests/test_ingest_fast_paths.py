@@ -37,6 +37,9 @@ def test_tokenize_many_equals_tokenize(texts):
     assert tok.tokenize_many(texts) == expected
     tok._run_tokens.clear()
     assert tok.tokenize_many(texts) == expected
+    joined = [" ".join(tokens) for tokens in expected]  # what the index is given
+    assert tok.tokenize_joined_many(texts) == joined
+    assert [tok.tokenize_joined(t) for t in texts] == joined
 
 
 def test_run_cache_is_bounded(monkeypatch):
@@ -120,3 +123,30 @@ def test_process_pool_warms_up_and_gives_what_a_thread_gives():
     assert in_processes == in_thread
     assert in_thread[0][0].topics == ("llm", "hallucination")
     assert in_thread[1][0] == ("llm 幻觉 paper", "flashattent flash attent 2 gqa")
+
+    async def first_poll(processes: int) -> tuple[list, list]:
+        pool = IngestPool(processes, topics)
+        try:
+            return await pool.parse_for_index(body, "https://e.org/feed", None, "s", ())
+        finally:
+            pool.close()
+
+    # A first poll's single worker trip gives the same entries and the same tokens as two trips.
+    assert asyncio.run(first_poll(2)) == asyncio.run(first_poll(0)) == (in_thread[0], in_thread[1][:1])
+
+
+def test_entries_cross_processes_whole():
+    """``Entry.__reduce__`` lists the fields by hand: every field must survive a pickle round trip."""
+    import dataclasses
+    import pickle
+    from datetime import UTC, datetime
+
+    from bot.models import Entry
+
+    values = {f.name: f"v-{f.name}" for f in dataclasses.fields(Entry)}
+    values.update(published=datetime(2026, 1, 1, tzinfo=UTC), updated=datetime(2026, 1, 2, tzinfo=UTC),
+                  first_seen=datetime(2026, 1, 3, tzinfo=UTC), categories=("a", "b"), topics=("llm",), id=7)
+    entry = Entry(**values)
+    assert pickle.loads(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)) == entry
+    stored = entry.stored_as(9, datetime(2026, 2, 1, tzinfo=UTC))
+    assert stored == dataclasses.replace(entry, id=9, first_seen=datetime(2026, 2, 1, tzinfo=UTC))

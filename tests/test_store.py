@@ -137,3 +137,31 @@ def test_changing_guids_do_not_repost(store):
                                  backfill=5, pack=one_per_message)
     assert [e.key for e in result.new_entries] == ["c"]
     assert result.reissued == 2
+
+
+def test_entries_and_the_fetch_that_brought_them_commit_together(store):
+    from bot.store.sqlite import FetchMark
+
+    store.record_fetch_failure("s", now=NOW, error="boom", next_poll_at=NOW + timedelta(hours=1))
+    result = store.store_entries("s", [entry("a"), entry("b")], now=NOW, backfill=5,
+                                 fetched=FetchMark('"v2"', "Sat, 28 Nov 2026 11:00:00 GMT", "https://moved.example/"))
+    assert len(result.new_entries) == 2
+    state = store.source_state("s")
+    assert (state.etag, state.url, state.consecutive_failures, state.next_poll_at, state.entry_count) == (
+        '"v2"', "https://moved.example/", 0, None, 2)
+    assert store.source_state("s", count_entries=False).entry_count == 0  # a poll does not count
+    assert store.entry_ids_after(0, 10) == [e.id for e in result.new_entries]
+    assert store.entry_ids_after(result.new_entries[0].id, 10) == [result.new_entries[1].id]
+
+
+def test_a_failed_store_records_no_fetch_success(store):
+    from bot.store.sqlite import FetchMark
+
+    def broken_plan(entries):
+        raise RuntimeError("router bug")
+
+    with pytest.raises(RuntimeError):
+        store.store_entries("s", [entry("a")], now=NOW, backfill=5, plan=broken_plan,
+                            fetched=FetchMark('"v3"', None))
+    state = store.source_state("s")
+    assert state.etag is None and state.entry_count == 0

@@ -37,7 +37,7 @@ import tantivy
 from bot.errors import QueryError
 from bot.models import Entry, SearchHit, SearchPage, SearchRequest
 from bot.search.query import ParsedQuery, Unit, parse_query
-from bot.search.tokenize import TOKENIZER_VERSION, tokenize
+from bot.search.tokenize import TOKENIZER_VERSION, tokenize_joined
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class SearchIndex:
         """Upsert entries (their ``id`` set; others are skipped). ``tokens`` (title, body), when
         given, were made by ``tokenize`` elsewhere (a worker process) and joined with spaces."""
         if tokens is None:
-            tokens = [(" ".join(tokenize(e.title)), " ".join(tokenize(e.summary))) for e in entries]
+            tokens = [(tokenize_joined(e.title), tokenize_joined(e.summary)) for e in entries]
         with self._lock:
             writer = self._get_writer()
             for entry, (title_tokens, body_tokens) in zip(entries, tokens, strict=True):

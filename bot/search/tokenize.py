@@ -122,19 +122,21 @@ def split_runs(text: str) -> list[str]:
     return _RUN.findall(normalize(text))
 
 
-class _RunTokens(dict[str, tuple[str, ...]]):
-    """run → its tokens, filled on a miss (``__missing__`` is called from C, so a hit costs one dict
-    lookup). Bounded: cleared when full. Long CJK runs are rarely repeated and are not kept."""
+class _RunTokens(dict[str, str]):
+    """run → its tokens joined by spaces, filled on a miss (``__missing__`` is called from C, so a
+    hit costs one dict lookup). Joined, because the index takes a text's tokens as one spaced
+    string: joining a few strings per word beats joining a token list (a CJK run is many bigrams).
+    Bounded: cleared when full. Long CJK runs are rarely repeated and are not kept."""
 
     LIMIT = 100_000
 
-    def __missing__(self, run: str) -> tuple[str, ...]:
+    def __missing__(self, run: str) -> str:
         if _CJK_CHAR.match(run):
-            tokens = tuple(cjk_bigrams(run))
+            tokens = " ".join(cjk_bigrams(run))
             if len(run) > 12:
                 return tokens
         else:
-            tokens = word_tokens(run)
+            tokens = " ".join(word_tokens(run))
         if len(self) >= self.LIMIT:
             self.clear()
         self[run] = tokens
@@ -151,11 +153,21 @@ def _runs(text: str) -> list[str]:
 
 def tokenize(text: str) -> list[str]:
     """Index-side tokens, in order (positions matter for phrases)."""
-    return list(chain.from_iterable(map(_run_tokens.__getitem__, _runs(text))))
+    return tokenize_joined(text).split()
+
+
+def tokenize_joined(text: str) -> str:
+    """``" ".join(tokenize(text))``: how the index takes a text."""
+    return " ".join(map(_run_tokens.__getitem__, _runs(text)))
 
 
 def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
     """``[tokenize(t) for t in texts]``, faster: the words not seen yet are stemmed in one batch."""
+    return [joined.split() for joined in tokenize_joined_many(texts)]
+
+
+def tokenize_joined_many(texts: Iterable[str]) -> list[str]:
+    """``[tokenize_joined(t) for t in texts]``, with the words not seen yet stemmed in one batch."""
     runs = [_runs(text) for text in texts]
     cache = _run_tokens
     missing = [run for run in set(chain.from_iterable(runs)) if run not in cache and
@@ -165,20 +177,20 @@ def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
             cache.clear()
         cache.update(zip(missing, _batch_tokens(missing), strict=True))
     get = cache.__getitem__
-    return [list(chain.from_iterable(map(get, text_runs))) for text_runs in runs]
+    return [" ".join(map(get, text_runs)) for text_runs in runs]
 
 
-def _batch_tokens(runs: Sequence[str]) -> list[tuple[str, ...]]:
+def _batch_tokens(runs: Sequence[str]) -> list[str]:
     """What ``_RunTokens.__missing__`` gives for each run, with one ``stemWords`` call for all words."""
-    plans: list[tuple[str, ...] | int] = []  # finished tokens, or how many stems this run takes
+    plans: list[str | int] = []  # finished tokens, or how many stems this run takes
     to_stem: list[str] = []
     for run in runs:
         if _CJK_CHAR.match(run):
-            plans.append(tuple(cjk_bigrams(run)))
+            plans.append(" ".join(cjk_bigrams(run)))
             continue
         lower = run.lower()
         if len(lower) > MAX_WORD:
-            plans.append((lower[:MAX_WORD],))
+            plans.append(lower[:MAX_WORD])
             continue
         # a plain word (all lower, all upper, Capitalised, all digits; any letters outside ASCII) has
         # one part, so no parts: skip the regex for it, as most words are plain
@@ -188,11 +200,11 @@ def _batch_tokens(runs: Sequence[str]) -> list[tuple[str, ...]]:
         to_stem.extend(p.lower() for p in parts)
         plans.append(1 + len(parts))
     stems = _STEMMER.stemWords(to_stem) if to_stem else []
-    out: list[tuple[str, ...]] = []
+    out: list[str] = []
     i = 0
     for plan in plans:
         if isinstance(plan, int):
-            out.append(tuple(stems[i:i + plan]))
+            out.append(stems[i] if plan == 1 else " ".join(stems[i:i + plan]))
             i += plan
         else:
             out.append(plan)

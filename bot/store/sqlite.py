@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -155,9 +156,11 @@ class SQLiteStorage:
             entry_count=count,
         )
 
-    def source_state(self, source_id: str) -> SourceState:
-        rows = self._query("SELECT s.*, (SELECT count(*) FROM entries e WHERE e.source_id = s.id) AS n"
-                           " FROM sources s WHERE s.id = ?", (source_id,))
+    def source_state(self, source_id: str, *, count_entries: bool = True) -> SourceState:
+        """``count_entries=False`` (a poll): ``entry_count`` stays 0 and no entries are counted,
+        which at 25,000 entries a source is most of the query's cost."""
+        count = "(SELECT count(*) FROM entries e WHERE e.source_id = s.id)" if count_entries else "0"
+        rows = self._query(f"SELECT s.*, {count} AS n FROM sources s WHERE s.id = ?", (source_id,))
         if not rows:
             raise StorageError(f"unknown source {source_id!r}")
         return self._state(rows[0], rows[0]["n"])
@@ -170,12 +173,7 @@ class SQLiteStorage:
     def record_fetch_success(self, source_id: str, *, now: datetime, etag: str | None,
                              last_modified: str | None, new_url: str | None = None) -> None:
         with self._tx() as db:
-            db.execute(
-                "UPDATE sources SET etag = ?, last_modified = ?, url = COALESCE(?, url),"
-                " last_polled_at = ?, last_success_at = ?, consecutive_failures = 0, next_poll_at = NULL,"
-                " status = CASE WHEN status = 'gone' THEN 'active' ELSE status END"
-                " WHERE id = ?",
-                (etag, last_modified, new_url, _ts(now), _ts(now), source_id))
+            _record_success(db, source_id, FetchMark(etag, last_modified, new_url), now)
 
     def record_fetch_failure(self, source_id: str, *, now: datetime, error: str,
                              next_poll_at: datetime | None, gone: bool = False) -> int:
@@ -202,12 +200,15 @@ class SQLiteStorage:
     # -- entries ----------------------------------------------------------------------------
     def store_entries(self, source_id: str, entries: Sequence[Entry], *, now: datetime, backfill: int,
                       plan: Planner | None = None, channels: Sequence[int] = (), header: str | None = None,
-                      pack: Packer | None = None) -> StoreResult:
+                      pack: Packer | None = None, fetched: FetchMark | None = None) -> StoreResult:
         """Store what is new and, in the same transaction, queue what the routes want posted.
 
         ``plan`` (the router) turns the entries to post into rendered messages and digest items;
-        the older ``channels``/``header``/``pack`` form queues one entry-group message per channel."""
+        the older ``channels``/``header``/``pack`` form queues one entry-group message per channel.
+        ``fetched`` records the fetch's success (validators, moved URL) in the same transaction."""
         with self._tx() as db:
+            if fetched is not None:
+                _record_success(db, source_id, fetched, now)
             first_poll = not db.execute("SELECT polled_once FROM sources WHERE id = ?",
                                         (source_id,)).fetchone()["polled_once"]
             keys = [e.key for e in entries]
@@ -229,12 +230,13 @@ class SQLiteStorage:
                     "INSERT INTO entries(source_id, key, title, link, summary, published, updated, author,"
                     " categories, thumbnail, topics, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (source_id, entry.key, entry.title, entry.link, entry.summary, _ts(entry.published),
-                     _ts(entry.updated), entry.author, json.dumps(list(entry.categories), ensure_ascii=False),
-                     entry.thumbnail, json.dumps(list(entry.topics), ensure_ascii=False), _ts(now)))
+                     _ts(entry.updated), entry.author, _json_list(entry.categories), entry.thumbnail,
+                     _json_list(entry.topics), _ts(now)))
                 entry_id = int(cursor.lastrowid or 0)
-                db.executemany("INSERT OR IGNORE INTO entry_topics(topic, entry_id) VALUES (?, ?)",
-                               [(t, entry_id) for t in entry.topics])
-                stored.append(_with(entry, id=entry_id, first_seen=now))
+                if entry.topics:
+                    db.executemany("INSERT OR IGNORE INTO entry_topics(topic, entry_id) VALUES (?, ?)",
+                                   [(t, entry_id) for t in entry.topics])
+                stored.append(entry.stored_as(entry_id, now))
             to_post = stored[-backfill:] if first_poll and backfill > 0 else ([] if first_poll else stored)
             queued = 0
             if plan is not None:
@@ -293,6 +295,10 @@ class SQLiteStorage:
     def entries_after(self, last_id: int, limit: int) -> list[Entry]:
         rows = self._query("SELECT * FROM entries WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
         return [self._entry(r) for r in rows]
+
+    def entry_ids_after(self, last_id: int, limit: int) -> list[int]:
+        return [int(r[0]) for r in self._query("SELECT id FROM entries WHERE id > ? ORDER BY id LIMIT ?",
+                                               (last_id, limit))]
 
     def max_entry_id(self) -> int:
         return int(self._query("SELECT COALESCE(max(id), 0) FROM entries")[0][0])
@@ -451,10 +457,27 @@ class SQLiteStorage:
         return int(self._query("SELECT count(*) FROM outbox WHERE status = 'sent'")[0][0])
 
 
-def _with(entry: Entry, **changes: Any) -> Entry:
-    from dataclasses import replace
+@dataclass(frozen=True, slots=True)
+class FetchMark:
+    """What a successful fetch leaves on its source: the validators for the next conditional GET
+    and, after a permanent redirect, the new URL."""
 
-    return replace(entry, **changes)
+    etag: str | None
+    last_modified: str | None
+    new_url: str | None = None
+
+
+def _record_success(db: sqlite3.Connection, source_id: str, mark: FetchMark, now: datetime) -> None:
+    db.execute(
+        "UPDATE sources SET etag = ?, last_modified = ?, url = COALESCE(?, url),"
+        " last_polled_at = ?, last_success_at = ?, consecutive_failures = 0, next_poll_at = NULL,"
+        " status = CASE WHEN status = 'gone' THEN 'active' ELSE status END"
+        " WHERE id = ?",
+        (mark.etag, mark.last_modified, mark.new_url, _ts(now), _ts(now), source_id))
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False) if values else "[]"
 
 
 def _split_sql(script: str) -> list[str]:
