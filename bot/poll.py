@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import TypeVar
 
 from bot.clock import Clock
 from bot.config import Config, SourceConfig
@@ -25,6 +26,7 @@ from bot.route import Router
 from bot.store.sqlite import FetchMark, SQLiteStorage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Indexable = Callable[[Sequence[Entry], Sequence[tuple[str, str]]], None]
 """Takes newly stored entries (with ids) and their index tokens, for the search index."""
 
@@ -69,7 +71,7 @@ class Poller:
             return PollOutcome(source.id, ok=False, error=f"internal error: {type(exc).__name__}")
 
     async def _poll(self, source: SourceConfig, *, force: bool) -> PollOutcome:
-        state = await asyncio.to_thread(partial(self.storage.source_state, source.id, count_entries=False))
+        state = await self._read_now(partial(self.storage.source_state, source.id, count_entries=False))
         now = self.clock()
         if state.status == "gone":
             return PollOutcome(source.id, ok=False, skipped="gone (HTTP 410); change its URL to resume")
@@ -113,6 +115,13 @@ class Poller:
             self.on_new_entries(len(stored.new_entries))
         return PollOutcome(source.id, ok=True, new_entries=len(stored.new_entries),
                            queued_messages=stored.queued_messages)
+
+    async def _read_now(self, read: Callable[[], T]) -> T:
+        """A one-row read: inline when the database is free (most of the time), else in a thread."""
+        done, value = self.storage.call_if_free(read)
+        if done:
+            return value  # type: ignore[return-value]  # set whenever done
+        return await asyncio.to_thread(read)
 
     async def _hand_to_index(self, source: SourceConfig, new: Sequence[Entry], parsed: Sequence[Entry],
                              tokens: Sequence[tuple[str, str]] | None) -> None:

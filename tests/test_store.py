@@ -165,3 +165,26 @@ def test_a_failed_store_records_no_fetch_success(store):
                             fetched=FetchMark('"v3"', None))
     state = store.source_state("s")
     assert state.etag is None and state.entry_count == 0
+
+
+def test_call_if_free_never_waits_for_another_thread(store):
+    """The poller reads a source's state inline only when no other thread is in the database."""
+    import threading
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def long_transaction():
+        with store._tx():
+            inside.set()
+            leave.wait(5)
+
+    worker = threading.Thread(target=long_transaction)
+    worker.start()
+    assert inside.wait(5)
+    try:
+        assert store.call_if_free(lambda: store.source_state("s")) == (False, None)
+    finally:
+        leave.set()
+        worker.join()
+    done, state = store.call_if_free(lambda: store.source_state("s", count_entries=False))
+    assert done and state is not None and state.source_id == "s"

@@ -12,17 +12,19 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.errors import StorageError
 from bot.models import Entry, OutboxMessage, PlannedMessage, RoutingPlan, SourceState, StoreResult
 from bot.store.base import Packer, Planner
+
+T = TypeVar("T")
 
 APPLICATION_ID = 0x44474254  # "DGBT"
 
@@ -77,6 +79,18 @@ class SQLiteStorage:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StorageError(f"database error: {exc}") from exc
+
+    def call_if_free(self, call: Callable[[], T]) -> tuple[bool, T | None]:
+        """``(True, call())`` when no other thread is using the database right now, else
+        ``(False, None)`` at once, without waiting. For one-row reads on the event loop: a thread
+        hop costs more than such a query, but waiting for another thread's transaction must never
+        block the loop."""
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            return True, call()
+        finally:
+            self._lock.release()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
