@@ -23,7 +23,7 @@ from bot.ingest import IngestPool, tokenize_for_index
 from bot.models import Entry
 from bot.search.index import SearchIndex
 from bot.store.sqlite import SQLiteStorage
-from bot.topics import TopicMatcher
+from bot.topics import MATCHING_VERSION, TopicMatcher
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -135,7 +135,7 @@ class Indexer:
 
 def topics_fingerprint(config: Config) -> str:
     data = {"topics": {k: [v.label, list(v.keywords)] for k, v in sorted(config.topics.items())},
-            "sources": {s.id: list(s.topics) for s in config.sources}}
+            "sources": {s.id: list(s.topics) for s in config.sources}, "matching": MATCHING_VERSION}
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

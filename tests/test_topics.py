@@ -51,3 +51,13 @@ def test_a_long_keyword_also_carries_the_topics_of_keywords_inside_it():
     assert matcher.assign(title="Vision-language models", summary="", categories=(), source_topics=()) == (
         "vision", "multimodal")
     assert matcher.assign(title="多模态", summary="", categories=(), source_topics=()) == ("multimodal", "llm")
+
+
+def test_overlapping_keywords_all_count():
+    topics = {"llm": TopicDef(keywords=("language model",)), "multimodal": TopicDef(keywords=("vision-language",)),
+              "diffusion": TopicDef(keywords=("扩散模型",)), "hallucination": TopicDef(keywords=("模型幻觉",))}
+    matcher = TopicMatcher.from_config(topics)
+    assert matcher.assign(title="A vision-language model", summary="", categories=(), source_topics=()) == (
+        "llm", "multimodal")
+    assert matcher.assign(title="扩散模型幻觉", summary="", categories=(), source_topics=()) == (
+        "diffusion", "hallucination")
