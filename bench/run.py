@@ -1,6 +1,7 @@
 """Run every benchmark and print their tables: ``python bench/run.py [--quick]``.
 
---quick: search at 100,000 entries only (the 1,000,000-entry run takes a few minutes).
+--quick: one ingest run (else 3, side by side, median) and search at 100,000 entries only (the
+1,000,000-entry run takes a few minutes).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    runs = [[sys.executable, str(HERE / "bench_ingest.py")],
+    runs = [[sys.executable, str(HERE / "bench_ingest.py"), "--runs", "1" if args.quick else "3"],
             [sys.executable, str(HERE / "bench_search.py"), "--entries", "100000"]]
     if not args.quick:
         runs.append([sys.executable, str(HERE / "bench_search.py"), "--entries", "1000000"])
