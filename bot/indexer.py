@@ -28,7 +28,7 @@ from bot.topics import MATCHING_VERSION, TopicMatcher
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 Tokens = tuple[str, str]
-READY_LIMIT = 20_000
+READY_LIMIT = 10_000
 """Handed-over entries kept waiting for the index at most; past it, offers are dropped (and read
 back from the database when their turn comes)."""
 
@@ -139,26 +139,32 @@ def topics_fingerprint(config: Config) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def retag_if_config_changed(config: Config, storage: SQLiteStorage, index: SearchIndex) -> int:
+def retag_if_config_changed(config: Config, storage: SQLiteStorage, index: SearchIndex, *,
+                            batch: int = 5000) -> int:
     """Re-assign topics of stored entries when the topic config changed; reindex those entries."""
     fingerprint = topics_fingerprint(config)
     if storage.get_meta("topics_fingerprint") == fingerprint:
         return 0
     matcher = TopicMatcher.from_config(config.topics)
     source_topics = {s.id: s.topics for s in config.sources}
-    changed = []
-    for entry_id, source_id, title, summary, categories, topics in storage.all_entry_topics():
-        new = matcher.assign(title=title, summary=summary, categories=categories,
-                             source_topics=source_topics.get(source_id, ()))
-        if new != topics:
-            changed.append((entry_id, new))
-    if changed:
-        storage.set_entry_topics(changed)
-        ids = [entry_id for entry_id, _ in changed]
-        for start in range(0, len(ids), 5000):
-            index.add(storage.entries_by_id(ids[start:start + 5000]))
+    retagged = last = 0
+    # In batches: a million entries never sit in memory at once. Stopped halfway (a crash), the
+    # fingerprint is not yet stored and the next start does it all again (it is idempotent).
+    while rows := storage.entry_topics_after(last, batch):
+        changed = []
+        for entry_id, source_id, title, summary, categories, topics in rows:
+            new = matcher.assign(title=title, summary=summary, categories=categories,
+                                 source_topics=source_topics.get(source_id, ()))
+            if new != topics:
+                changed.append((entry_id, new))
+        last = rows[-1][0]
+        if changed:
+            storage.set_entry_topics(changed)
+            index.add(storage.entries_by_id([entry_id for entry_id, _ in changed]))
+            retagged += len(changed)
+    if retagged:
         index.commit(index.last_indexed_id)
     storage.set_meta("topics_fingerprint", fingerprint)
-    log.log(logging.INFO if changed else logging.DEBUG,
-            "topic configuration changed: re-tagged %d stored entries", len(changed))
-    return len(changed)
+    log.log(logging.INFO if retagged else logging.DEBUG,
+            "topic configuration changed: re-tagged %d stored entries", retagged)
+    return retagged

@@ -38,11 +38,12 @@ def test_changed_topics_retag_stored_entries_and_the_index(tmp_path: Path) -> No
     assert index.search(SearchRequest(topic="llm")).total == 0
 
     changed = config(tmp_path, "gpt, language model")
-    assert retag_if_config_changed(changed, storage, index) == 1
-    assert [topics for *_, topics in storage.all_entry_topics()] == [("llm",), ()]
+    assert retag_if_config_changed(changed, storage, index, batch=1) == 1  # one entry per batch
+    assert [topics for *_, topics in storage.entry_topics_after(0, 10)] == [("llm",), ()]
     assert index.search(SearchRequest(topic="llm")).total == 1
     assert storage.topic_counts() == [("llm", 1)]
     assert retag_if_config_changed(changed, storage, index) == 0
+    assert storage.entry_topics_after(1, 10)[0][0] == 2 and storage.entry_topics_after(2, 10) == []
     index.close()
     storage.close()
 

@@ -356,9 +356,12 @@ class SQLiteStorage:
                 db.executemany("INSERT OR IGNORE INTO entry_topics(topic, entry_id) VALUES (?, ?)",
                                [(t, entry_id) for t in topics])
 
-    def all_entry_topics(self) -> list[tuple[int, str, str, str, tuple[str, ...], tuple[str, ...]]]:
-        """(id, source_id, title, summary, categories, topics) for every entry, for re-tagging."""
-        rows = self._query("SELECT id, source_id, title, summary, categories, topics FROM entries")
+    def entry_topics_after(self, last_id: int, limit: int,
+                           ) -> list[tuple[int, str, str, str, tuple[str, ...], tuple[str, ...]]]:
+        """(id, source_id, title, summary, categories, topics) of the next ``limit`` entries after
+        ``last_id``, for re-tagging in batches (never the whole table in memory)."""
+        rows = self._query("SELECT id, source_id, title, summary, categories, topics FROM entries"
+                           " WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
         return [(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), tuple(json.loads(r[5]))) for r in rows]
 
     # -- outbox -----------------------------------------------------------------------------
