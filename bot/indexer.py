@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot.config import Config
-from bot.ingest import IngestPool, tokenize_for_index
+from bot.ingest import IngestPool
 from bot.models import Entry
 from bot.search.index import SearchIndex
 from bot.store.sqlite import SQLiteStorage
@@ -38,7 +38,7 @@ class Indexer:
                  pool: IngestPool | None = None) -> None:
         self.storage = storage
         self.index = index
-        self.pool = pool
+        self.pool = pool or IngestPool(0, {})  # tokenizing in a thread
         self.batch = batch
         self.wake = asyncio.Event()
         self._ready: dict[int, tuple[Entry, Tokens]] = {}
@@ -91,9 +91,9 @@ class Indexer:
         """The next entries after id ``last`` with their tokens: handed over ones from memory, the
         others read from the database and tokenized (in the pool)."""
         ready = self._ready
-        if not ready:
+        if not ready:  # nothing handed over (a restart, a rebuild): one range read, no id lookups
             entries = await asyncio.to_thread(self.storage.entries_after, last, self.batch)
-            return entries, (await self._tokenize(entries) if entries else [])
+            return entries, await self._tokenize(entries)
         ids = await asyncio.to_thread(self.storage.entry_ids_after, last, self.batch)
         missing = [i for i in ids if i not in ready]
         read = await asyncio.to_thread(self.storage.entries_by_id, missing) if missing else []
@@ -102,11 +102,7 @@ class Indexer:
         return [entry for entry, _ in pairs], [tokens for _, tokens in pairs]
 
     async def _tokenize(self, entries: Sequence[Entry]) -> list[Tokens]:
-        if not entries:
-            return []
-        if self.pool is None:
-            return await asyncio.to_thread(tokenize_for_index, [(e.title, e.summary) for e in entries])
-        return await self.pool.tokenize(entries)
+        return await self.pool.tokenize(entries) if entries else []
 
     def _forget_ready(self, upto: int) -> None:
         """Drop handed-over entries the index already has (indexed from the database meanwhile)."""

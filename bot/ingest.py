@@ -106,17 +106,18 @@ class IngestPool:
 
     async def parse(self, body: bytes, url: str, content_type: str | None, source_id: str,
                     source_topics: Sequence[str]) -> list[Entry]:
-        if self._executor is None:
-            return await asyncio.to_thread(parse_and_tag, body, url, content_type, source_id, source_topics,
-                                           self.matcher)
-        return await self.run(parse_and_tag, body, url, content_type, source_id, tuple(source_topics))
+        return await self._parse_with(parse_and_tag, body, url, content_type, source_id, source_topics)
 
     async def parse_for_index(self, body: bytes, url: str, content_type: str | None, source_id: str,
                               source_topics: Sequence[str]) -> tuple[list[Entry], list[tuple[str, str]]]:
+        return await self._parse_with(parse_tag_and_tokenize, body, url, content_type, source_id, source_topics)
+
+    async def _parse_with(self, func: Callable[..., T], body: bytes, url: str, content_type: str | None,
+                          source_id: str, source_topics: Sequence[str]) -> T:
+        """A thread gets this pool's matcher; a worker process uses the one it built at start."""
         if self._executor is None:
-            return await asyncio.to_thread(parse_tag_and_tokenize, body, url, content_type, source_id,
-                                           source_topics, self.matcher)
-        return await self.run(parse_tag_and_tokenize, body, url, content_type, source_id, tuple(source_topics))
+            return await asyncio.to_thread(func, body, url, content_type, source_id, source_topics, self.matcher)
+        return await self.run(func, body, url, content_type, source_id, tuple(source_topics))
 
     async def tokenize(self, entries: Sequence[Entry]) -> list[tuple[str, str]]:
         texts = [(e.title, e.summary) for e in entries]

@@ -172,8 +172,9 @@ class SearchIndex:
     # -- writing ------------------------------------------------------------------------------
     def _get_writer(self) -> tantivy.IndexWriter:
         if self._writer is None:
-            # One indexing thread: tokenizing, not tantivy, bounds a rebuild (100k entries: 5.1 s
-            # either way), and a second thread costs ~25% more CPU per commit and more segments.
+            # One indexing thread: tokenizing mostly bounds a rebuild (100k entries: 5.1 s either
+            # way; 1M: 59 s vs 54 s), and a second thread costs ~25% more CPU per commit and makes
+            # more segments (slower queries).
             self._writer = self._index.writer(heap_size=WRITER_HEAP, num_threads=1)
         return self._writer
 

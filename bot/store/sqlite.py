@@ -350,8 +350,7 @@ class SQLiteStorage:
     def set_entry_topics(self, updates: Sequence[tuple[int, tuple[str, ...]]]) -> None:
         with self._tx() as db:
             for entry_id, topics in updates:
-                db.execute("UPDATE entries SET topics = ? WHERE id = ?",
-                           (json.dumps(list(topics), ensure_ascii=False), entry_id))
+                db.execute("UPDATE entries SET topics = ? WHERE id = ?", (_json_list(topics), entry_id))
                 db.execute("DELETE FROM entry_topics WHERE entry_id = ?", (entry_id,))
                 db.executemany("INSERT OR IGNORE INTO entry_topics(topic, entry_id) VALUES (?, ?)",
                                [(t, entry_id) for t in topics])
