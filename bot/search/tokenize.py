@@ -181,33 +181,44 @@ def tokenize_joined_many(texts: Iterable[str]) -> list[str]:
 
 
 def _batch_tokens(runs: Sequence[str]) -> list[str]:
-    """What ``_RunTokens.__missing__`` gives for each run, with one ``stemWords`` call for all words."""
-    plans: list[str | int] = []  # finished tokens, or how many stems this run takes
-    to_stem: list[str] = []
-    for run in runs:
-        if _CJK_CHAR.match(run):
-            plans.append(" ".join(cjk_bigrams(run)))
+    """What ``_RunTokens.__missing__`` gives for each run, with one ``stemWords`` call per kind.
+
+    Most runs are plain words (all lower, all upper, Capitalised, all digits; any letters outside
+    ASCII): one stem each and no parts, so they skip the parts regex and are written straight out."""
+    out = [""] * len(runs)
+    word_at: list[int] = []  # plain words: one stem each
+    words: list[str] = []
+    compounds: list[tuple[int, int]] = []  # (run index, how many stems: whole + parts)
+    pieces: list[str] = []
+    for i, run in enumerate(runs):
+        if not run.isascii() and _CJK_CHAR.match(run):
+            out[i] = " ".join(cjk_bigrams(run))
             continue
         lower = run.lower()
         if len(lower) > MAX_WORD:
-            plans.append(lower[:MAX_WORD])
-            continue
-        # a plain word (all lower, all upper, Capitalised, all digits; any letters outside ASCII) has
-        # one part, so no parts: skip the regex for it, as most words are plain
-        plain = run.isalpha() and (not run.isascii() or run.islower() or run.isupper() or run.istitle())
-        parts = [] if plain or (run.isdigit() and run.isascii()) else _parts(run)
-        to_stem.append(lower)
-        to_stem.extend(p.lower() for p in parts)
-        plans.append(1 + len(parts))
-    stems = _STEMMER.stemWords(to_stem) if to_stem else []
-    out: list[str] = []
-    i = 0
-    for plan in plans:
-        if isinstance(plan, int):
-            out.append(stems[i] if plan == 1 else " ".join(stems[i:i + plan]))
-            i += plan
+            out[i] = lower[:MAX_WORD]
+        elif ((run.isalpha() and (run.islower() or not run.isascii() or run.isupper() or run.istitle()))
+              or (run.isdigit() and run.isascii())):
+            word_at.append(i)
+            words.append(lower)
         else:
-            out.append(plan)
+            parts = _parts(run)
+            if parts:
+                compounds.append((i, 1 + len(parts)))
+                pieces.append(lower)
+                pieces.extend([p.lower() for p in parts])
+            else:
+                word_at.append(i)
+                words.append(lower)
+    if words:
+        for i, stemmed in zip(word_at, _STEMMER.stemWords(words), strict=True):
+            out[i] = stemmed
+    if compounds:
+        stems = _STEMMER.stemWords(pieces)
+        at = 0
+        for i, count in compounds:
+            out[i] = " ".join(stems[at:at + count])
+            at += count
     return out
 
 
