@@ -51,6 +51,35 @@ def test_upsert_by_id_never_duplicates_even_within_one_batch():
     assert index.doc_count() == 1
 
 
+def test_bulk_adds_get_a_two_thread_writer_swapped_only_at_commit_boundaries(tmp_path, monkeypatch):
+    import bot.search.index as index_module
+
+    monkeypatch.setattr(index_module, "BULK_ADD", 3)
+    monkeypatch.setattr(index_module, "BULK_THREADS", 2)
+    index = SearchIndex.open(tmp_path / "ix")
+    index.add([entry(1, "alpha")])  # small: one thread
+    assert index._writer_threads == 1
+    index.add([entry(i, "beta") for i in range(2, 6)])  # bulk, but 1 is not committed yet: no swap
+    assert index._writer_threads == 1
+    index.commit(5)
+    index.add([entry(i, "gamma") for i in range(6, 10)])  # bulk at a commit boundary: two threads
+    assert index._writer_threads == 2
+    index.add([entry(10, "gamma")])  # small, uncommitted bulk adds pending: the writer stays
+    assert index._writer_threads == 2
+    index.commit(10)
+    index.add([entry(11, "delta")])  # small at a boundary: back to one thread
+    assert index._writer_threads == 1
+    index.commit(11)
+    assert index.doc_count() == 11
+    assert ids(index, "alpha") == [1] and sorted(ids(index, "beta")) == [2, 3, 4, 5]
+    assert sorted(ids(index, "gamma")) == [6, 7, 8, 9, 10] and ids(index, "delta") == [11]
+    index.add([entry(i, "epsilon") for i in range(12, 16)])
+    index.close()  # never committed: dropped, whatever the writer
+    again = SearchIndex.open(tmp_path / "ix")
+    assert again.doc_count() == 11 and ids(again, "epsilon") == [] and again.last_indexed_id == 11
+    again.close()
+
+
 def test_entries_without_id_are_skipped():
     index = built(entry(1, "alpha"), Entry(source_id="s", key="x", title="alpha", link=None, summary="",
                                            published=BASE))
