@@ -43,40 +43,55 @@ def _warm_up() -> None:
 def parse_and_tag(body: bytes, url: str, content_type: str | None, source_id: str,
                   source_topics: Sequence[str], matcher: TopicMatcher | None = None) -> list[Entry]:
     """bytes → tagged entries, oldest first. Raises ParseError."""
-    use = matcher or _matcher
-    feed = parse_feed(body, url, content_type)
-    entries = normalize_entries(feed, source_id, feed_url=url)
-    if use is not None:
-        assign = use.assign
-        for e in entries:  # fresh objects nobody else holds yet: set the field, skip a dataclasses.replace copy
-            object.__setattr__(e, "topics", assign(title=e.title, summary=e.summary, categories=e.categories,
-                                                   source_topics=source_topics))
-    return order_oldest_first(entries)
+    return parse_tag_and_tokenize(body, url, content_type, source_id, source_topics, matcher, tokens=False)[0]
 
 
 def parse_tag_and_tokenize(body: bytes, url: str, content_type: str | None, source_id: str,
-                           source_topics: Sequence[str], matcher: TopicMatcher | None = None,
-                           ) -> tuple[list[Entry], list[tuple[str, str]]]:
+                           source_topics: Sequence[str], matcher: TopicMatcher | None = None, *,
+                           tokens: bool = True) -> tuple[list[Entry], list[tuple[str, str]]]:
     """``parse_and_tag`` plus each entry's index tokens, in one trip to a worker: for a first poll,
-    when every entry is new and would be tokenized for the index right after it is stored."""
-    entries = parse_and_tag(body, url, content_type, source_id, source_topics, matcher)
-    return entries, tokenize_for_index([(e.title, e.summary) for e in entries])
+    when every entry is new and would be tokenized for the index right after it is stored.
+
+    Title and summary are normalised once (NFKC, Traditional → Simplified) for both: tagging
+    matches their case-folded form, which is what ``bot.fold.fold`` gives, and the tokenizer
+    splits them. Without ``tokens`` the token list is empty."""
+    from bot.search.tokenize import normalize
+
+    use = matcher or _matcher
+    feed = parse_feed(body, url, content_type)
+    entries = normalize_entries(feed, source_id, feed_url=url)
+    texts = [(normalize(e.title), normalize(e.summary)) for e in entries]
+    if use is not None:
+        assign = use.assign_folded
+        for e, (title, summary) in zip(entries, texts, strict=True):
+            # fresh objects nobody else holds yet: set the field, skip a dataclasses.replace copy
+            object.__setattr__(e, "topics", assign(f"{title}\n{summary}".casefold(), categories=e.categories,
+                                                   source_topics=source_topics))
+    order = oldest_first_order(entries)
+    entries = [entries[i] for i in order]
+    if not tokens:
+        return entries, []
+    return entries, tokenize_for_index([texts[i] for i in order], normalized=True)
 
 
 def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
     """Feeds list newest first, usually. Sort by date when every entry has one, else reverse."""
+    return [entries[i] for i in oldest_first_order(entries)]
+
+
+def oldest_first_order(entries: Sequence[Entry]) -> list[int]:
+    """The positions of ``entries`` in the order ``order_oldest_first`` puts them."""
     if entries and all(e.published is not None for e in entries):
-        indexed = list(enumerate(entries))
-        indexed.sort(key=lambda pair: (pair[1].published, -pair[0]))
-        return [e for _, e in indexed]
-    return list(reversed(entries))
+        return sorted(range(len(entries)), key=lambda i: (entries[i].published, -i))
+    return list(range(len(entries) - 1, -1, -1))
 
 
-def tokenize_for_index(texts: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(title, summary) pairs → the space-joined tokens the index stores."""
+def tokenize_for_index(texts: Sequence[tuple[str, str]], *, normalized: bool = False) -> list[tuple[str, str]]:
+    """(title, summary) pairs → the space-joined tokens the index stores. ``normalized``: the texts
+    went through ``bot.search.tokenize.normalize`` already."""
     from bot.search.tokenize import tokenize_joined_many
 
-    joined = iter(tokenize_joined_many(text for pair in texts for text in pair))
+    joined = iter(tokenize_joined_many((text for pair in texts for text in pair), normalized=normalized))
     return list(zip(joined, joined, strict=True))
 
 

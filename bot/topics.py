@@ -65,7 +65,12 @@ class TopicMatcher:
 
     def assign(self, *, title: str, summary: str, categories: Iterable[str],
                source_topics: Iterable[str]) -> tuple[str, ...]:
-        found = self.keyword_topics(fold(f"{title}\n{summary}"))
+        return self.assign_folded(fold(f"{title}\n{summary}"), categories=categories, source_topics=source_topics)
+
+    def assign_folded(self, folded: str, *, categories: Iterable[str],
+                      source_topics: Iterable[str]) -> tuple[str, ...]:
+        """``assign`` for a title and summary already folded as ``fold(f"{title}\\n{summary}")``."""
+        found = self.keyword_topics(folded)
         folded_categories = {fold(c).strip() for c in categories}
         if folded_categories:
             found.update(t for t, names in self.names.items() if folded_categories & names)

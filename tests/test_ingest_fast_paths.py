@@ -64,6 +64,39 @@ def test_fold_equals_reference(text):
     assert fold(text) == _reference_fold(text)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.text(alphabet=_ALPHABET, max_size=40)),
+       st.one_of(st.text(max_size=60), st.text(alphabet=_ALPHABET, max_size=60)))
+def test_ingest_folds_for_tagging_from_the_tokenizers_normal_form(title, summary):
+    """Ingest normalises title and summary once, for the tokenizer, and tags their case-folded form:
+    that must be what ``fold`` gives the tagger everywhere else (re-tagging, queries)."""
+    assert f"{tok.normalize(title)}\n{tok.normalize(summary)}".casefold() == fold(f"{title}\n{summary}")
+
+
+def test_ingest_tags_and_tokenizes_like_the_plain_calls():
+    from bot.ingest import parse_tag_and_tokenize
+    from bot.normalize import normalize_entries
+    from bot.parse import parse_feed
+
+    body = ('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+            "<item><title>ＦlashAttention 幻覺</title><link>https://e.org/1</link>"  # full-width F, Traditional
+            "<pubDate>Tue, 02 Jan 2024 00:00:00 GMT</pubDate><category>Diffusion</category>"
+            "<description>&lt;p&gt;大語言模型 LLMs&lt;/p&gt;</description></item>"
+            "<item><title>Older</title><link>https://e.org/0</link><pubDate>Mon, 01 Jan 2024 00:00:00 GMT</pubDate>"
+            "</item></channel></rss>").encode()
+    topics = {"llm": TopicDef(keywords=("llm", "大语言模型")), "hallucination": TopicDef(keywords=("幻觉",)),
+              "diffusion": TopicDef(keywords=("扩散",))}
+    matcher = TopicMatcher.from_config(topics)
+    entries, tokens = parse_tag_and_tokenize(body, "https://e.org/feed", None, "s", ("x",), matcher)
+    plain = normalize_entries(parse_feed(body, "https://e.org/feed"), "s", feed_url="https://e.org/feed")[::-1]
+    assert [e.key for e in entries] == ["https://e.org/0", "https://e.org/1"]  # oldest first
+    for entry, reference in zip(entries, plain, strict=True):
+        assert entry.topics == matcher.assign(title=reference.title, summary=reference.summary,
+                                              categories=reference.categories, source_topics=("x",))
+    assert entries[1].topics == ("x", "llm", "hallucination", "diffusion")
+    assert tokens == [(tok.tokenize_joined(e.title), tok.tokenize_joined(e.summary)) for e in entries]
+
+
 def _reference_collapse(text: str) -> str:
     collapsed = " ".join(text.split())
     if not collapsed.isascii() or re.search("[\x00-\x08\x0e-\x1f\x7f]", collapsed):

@@ -147,7 +147,10 @@ _run_tokens = _RunTokens()
 
 
 def _runs(text: str) -> list[str]:
-    text = normalize(text)
+    return _normalized_runs(normalize(text))
+
+
+def _normalized_runs(text: str) -> list[str]:
     return _ASCII_RUN.findall(text) if text.isascii() else _RUN.findall(text)
 
 
@@ -166,9 +169,10 @@ def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
     return [joined.split() for joined in tokenize_joined_many(texts)]
 
 
-def tokenize_joined_many(texts: Iterable[str]) -> list[str]:
-    """``[tokenize_joined(t) for t in texts]``, with the words not seen yet stemmed in one batch."""
-    runs = [_runs(text) for text in texts]
+def tokenize_joined_many(texts: Iterable[str], *, normalized: bool = False) -> list[str]:
+    """``[tokenize_joined(t) for t in texts]``, with the words not seen yet stemmed in one batch.
+    ``normalized``: the texts went through ``normalize`` already (ingest shares it with tagging)."""
+    runs = [_normalized_runs(text) for text in texts] if normalized else [_runs(text) for text in texts]
     cache = _run_tokens
     missing = [run for run in set(chain.from_iterable(runs)) if run not in cache and
                (len(run) <= 12 or not _CJK_CHAR.match(run))]
