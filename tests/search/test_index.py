@@ -80,6 +80,19 @@ def test_bulk_adds_get_a_two_thread_writer_swapped_only_at_commit_boundaries(tmp
     again.close()
 
 
+def test_bulk_adds_to_a_large_index_keep_one_thread(monkeypatch):
+    import bot.search.index as index_module
+
+    monkeypatch.setattr(index_module, "BULK_ADD", 3)
+    monkeypatch.setattr(index_module, "BULK_THREADS", 2)
+    monkeypatch.setattr(index_module, "BULK_MAX_DOCS", 4)
+    index = built(*(entry(i, "alpha") for i in range(1, 5)))  # 4 committed: large, for this test
+    index.add([entry(i, "beta") for i in range(5, 9)])
+    assert index._writer_threads == 1
+    index.commit(8)
+    assert sorted(ids(index, "beta")) == [5, 6, 7, 8]
+
+
 def test_entries_without_id_are_skipped():
     index = built(entry(1, "alpha"), Entry(source_id="s", key="x", title="alpha", link=None, summary="",
                                            published=BASE))
