@@ -43,18 +43,23 @@ def _warm_up() -> None:
 def parse_and_tag(body: bytes, url: str, content_type: str | None, source_id: str,
                   source_topics: Sequence[str], matcher: TopicMatcher | None = None) -> list[Entry]:
     """bytes → tagged entries, oldest first. Raises ParseError."""
-    return parse_tag_and_tokenize(body, url, content_type, source_id, source_topics, matcher, tokens=False)[0]
+    return _parse_and_tag(body, url, content_type, source_id, source_topics, matcher)[0]
 
 
 def parse_tag_and_tokenize(body: bytes, url: str, content_type: str | None, source_id: str,
-                           source_topics: Sequence[str], matcher: TopicMatcher | None = None, *,
-                           tokens: bool = True) -> tuple[list[Entry], list[tuple[str, str]]]:
+                           source_topics: Sequence[str], matcher: TopicMatcher | None = None,
+                           ) -> tuple[list[Entry], list[tuple[str, str]]]:
     """``parse_and_tag`` plus each entry's index tokens, in one trip to a worker: for a first poll,
-    when every entry is new and would be tokenized for the index right after it is stored.
+    when every entry is new and would be tokenized for the index right after it is stored."""
+    entries, texts = _parse_and_tag(body, url, content_type, source_id, source_topics, matcher)
+    return entries, tokenize_for_index(texts, normalized=True)
 
-    Title and summary are normalised once (NFKC, Traditional → Simplified) for both: tagging
-    matches their case-folded form, which is what ``bot.fold.fold`` gives, and the tokenizer
-    splits them. Without ``tokens`` the token list is empty."""
+
+def _parse_and_tag(body: bytes, url: str, content_type: str | None, source_id: str, source_topics: Sequence[str],
+                   matcher: TopicMatcher | None) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """Tagged entries, oldest first, with their title and summary normalised (NFKC, Traditional →
+    Simplified) once for both uses: tagging matches their case-folded form, which is what
+    ``bot.fold.fold`` gives, and the tokenizer splits them."""
     from bot.search.tokenize import normalize
 
     use = matcher or _matcher
@@ -68,19 +73,12 @@ def parse_tag_and_tokenize(body: bytes, url: str, content_type: str | None, sour
             object.__setattr__(e, "topics", assign(f"{title}\n{summary}".casefold(), categories=e.categories,
                                                    source_topics=source_topics))
     order = oldest_first_order(entries)
-    entries = [entries[i] for i in order]
-    if not tokens:
-        return entries, []
-    return entries, tokenize_for_index([texts[i] for i in order], normalized=True)
-
-
-def order_oldest_first(entries: Sequence[Entry]) -> list[Entry]:
-    """Feeds list newest first, usually. Sort by date when every entry has one, else reverse."""
-    return [entries[i] for i in oldest_first_order(entries)]
+    return [entries[i] for i in order], [texts[i] for i in order]
 
 
 def oldest_first_order(entries: Sequence[Entry]) -> list[int]:
-    """The positions of ``entries`` in the order ``order_oldest_first`` puts them."""
+    """Positions of ``entries``, oldest first. Feeds list newest first, usually: sort by date when
+    every entry has one, else reverse."""
     if entries and all(e.published is not None for e in entries):
         return sorted(range(len(entries)), key=lambda i: (entries[i].published, -i))
     return list(range(len(entries) - 1, -1, -1))
