@@ -51,6 +51,11 @@ class ParseError(DigestError):
         super().__init__(f"{url}: {message}")
 
 
+class WorkerCrashError(DigestError):
+    """An ingest worker process died (killed, out of memory, a crash in a C library) while running
+    a job, and again when the job was retried on a fresh pool."""
+
+
 class StorageError(DigestError):
     """The database refused or failed an operation."""
 

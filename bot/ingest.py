@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from bot.config import TopicDef
+from bot.errors import WorkerCrashError
 from bot.models import Entry
 from bot.normalize import normalize_entries
 from bot.parse import parse_feed
 from bot.topics import TopicMatcher
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _matcher: TopicMatcher | None = None
 
@@ -94,19 +98,40 @@ def tokenize_for_index(texts: Sequence[tuple[str, str]], *, normalized: bool = F
 
 
 class IngestPool:
-    """Runs ingest functions in a process pool, or in a thread when ``processes`` is 0."""
+    """Runs ingest functions in a process pool, or in a thread when ``processes`` is 0.
+
+    A worker that dies (the OOM killer, a crash in a C library) breaks a ``ProcessPoolExecutor``
+    for good: every later job would fail. So a broken pool is replaced, and each job it took down
+    is run once more on the new one, one such retry at a time; a job that fails that way twice
+    raises ``WorkerCrashError`` (the poller records it as that source's error)."""
 
     def __init__(self, processes: int, topics: Mapping[str, TopicDef]) -> None:
         self.processes = processes
         self.matcher = TopicMatcher.from_config(topics)
+        self._topics = dict(topics)
         self._executor: Executor | None = None
         self._warming: list[Future[None]] = []
+        self._retry_lock = asyncio.Lock()
+        self.restarts = 0
+        """How many times a broken process pool was replaced."""
         if processes > 0:
-            context = multiprocessing.get_context("spawn")  # never fork a threaded process
-            self._executor = ProcessPoolExecutor(max_workers=processes, mp_context=context,
-                                                 initializer=_init_worker, initargs=(dict(topics),))
+            self._executor = self._start_processes()
             # Each submit spawns a worker now, in the background.
             self._warming = [self._executor.submit(_warm_up) for _ in range(processes)]
+
+    def _start_processes(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")  # never fork a threaded process
+        return ProcessPoolExecutor(max_workers=self.processes, mp_context=context,
+                                   initializer=_init_worker, initargs=(self._topics,))
+
+    def _replace_broken(self, broken: Executor) -> None:
+        """A new pool for the broken one, unless another job already replaced it."""
+        if self._executor is not broken:
+            return
+        log.warning("an ingest worker process died; starting a new process pool")
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._start_processes()
+        self.restarts += 1
 
     async def wait_ready(self) -> None:
         """Until every worker process has started (imports done); immediate in thread mode."""
@@ -115,7 +140,22 @@ class IngestPool:
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
             return await asyncio.to_thread(func, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        loop = asyncio.get_running_loop()
+        executor = self._executor
+        try:
+            return await loop.run_in_executor(executor, func, *args)
+        except BrokenProcessPool:
+            self._replace_broken(executor)
+        # Every job the dead worker's pool held fails alike, the one that killed it among them. They
+        # are run again one at a time, so a job that kills a worker twice takes no other job with it.
+        async with self._retry_lock:
+            executor = self._executor
+            try:
+                return await loop.run_in_executor(executor, func, *args)
+            except BrokenProcessPool:
+                self._replace_broken(executor)
+        raise WorkerCrashError("an ingest worker process died while running this job, twice "
+                               "(killed, out of memory, or a crash in a parser library)")
 
     async def parse(self, body: bytes, url: str, content_type: str | None, source_id: str,
                     source_topics: Sequence[str]) -> list[Entry]:

@@ -1,0 +1,119 @@
+"""The ingest process pool survives its workers dying (the OOM killer, a crash in a C library).
+
+A ``ProcessPoolExecutor`` whose worker dies is broken for good; without a replacement every later
+poll of every source would fail until the bot restarts. These tests kill real worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from bot.config import TopicDef
+from bot.errors import WorkerCrashError
+from bot.ingest import IngestPool
+
+FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>LLM paper</title><link>https://e.org/1</link><description>GQA</description></item>"
+        b"</channel></rss>")
+TOPICS = {"llm": TopicDef(keywords=("llm",))}
+
+
+def _die() -> None:
+    """Runs in a worker: ends its process the way the OOM killer does."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _slow_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+async def _worker_pids(pool: IngestPool) -> set[int]:
+    pids = await asyncio.gather(*(pool.run(_slow_pid, 0.3) for _ in range(pool.processes)))
+    return set(pids)
+
+
+def test_a_job_that_kills_its_worker_fails_alone_and_the_pool_goes_on():
+    async def run() -> None:
+        pool = IngestPool(2, TOPICS)
+        try:
+            await pool.wait_ready()
+            innocent = asyncio.ensure_future(pool.run(_slow_pid, 0.5))
+            await asyncio.sleep(0.1)  # the innocent job is running in the other worker
+            with pytest.raises(WorkerCrashError, match="worker process died"):
+                await pool.run(_die)
+            # The crash took the innocent job's pool down too: it was run again, on a new pool.
+            assert isinstance(await innocent, int)
+            assert pool.restarts == 2  # once per run of the killing job
+            entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
+            assert [e.title for e in entries] == ["LLM paper"]
+            assert entries[0].topics == ("llm",)  # the new workers got the topic matcher too
+        finally:
+            pool.close()
+
+    asyncio.run(run())
+
+
+def test_a_worker_killed_while_idle_does_not_break_the_next_poll():
+    async def run() -> None:
+        pool = IngestPool(1, TOPICS)
+        try:
+            await pool.wait_ready()
+            (pid,) = await _worker_pids(pool)
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.3)  # the executor notices the dead worker and marks itself broken
+            entries, tokens = await pool.parse_for_index(FEED, "https://e.org/feed", None, "s", ())
+            assert [e.title for e in entries] == ["LLM paper"]
+            assert tokens == [("llm paper", "gqa")]
+            assert pool.restarts == 1
+            assert await pool.run(_pid) != pid
+        finally:
+            pool.close()
+
+    asyncio.run(run())
+
+
+async def test_a_feed_that_kills_the_parser_is_that_sources_error_and_others_still_poll(
+        tmp_path, site, monkeypatch):
+    """Through the real poller: the crash is the failing source's last error; the next source polls."""
+    from bot import ingest
+    from bot.app import fetch_settings
+    from bot.fetch import Fetcher
+    from bot.poll import Poller
+    from bot.store.sqlite import SQLiteStorage
+    from tests.local_feeds import rss
+    from tests.test_poll import Clock, make_config
+
+    config = make_config(tmp_path, site)
+    storage = SQLiteStorage(config.storage.path)
+    storage.sync_sources([(s.id, s.url) for s in config.sources])
+    site.bodies["/good.xml"] = site.bodies["/bad.xml"] = rss([("a", "A llm")])
+    good, bad = config.sources
+    pool = IngestPool(1, config.topics)
+    try:
+        async with Fetcher(fetch_settings(config)) as fetcher:
+            poller = Poller(config, storage, fetcher, clock=Clock(), pool=pool)
+            with monkeypatch.context() as patch:
+                patch.setattr(ingest, "parse_and_tag", _die_with_args)  # run in the worker by name
+                patch.setattr(ingest, "parse_tag_and_tokenize", _die_with_args)
+                outcome = await poller.poll(bad)
+            assert not outcome.ok and "worker process died" in (outcome.error or "")
+            assert "worker process died" in (storage.source_state(bad.id).last_error or "")
+            outcome = await poller.poll(good)
+            assert outcome.ok and outcome.new_entries == 1
+    finally:
+        pool.close()
+        storage.close()
+
+
+def _die_with_args(*_args: object) -> None:
+    _die()
