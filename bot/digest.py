@@ -48,8 +48,15 @@ class DigestRunner:
 
     async def start_clocks(self) -> None:
         """A digest route's first period starts when the bot first runs with it (not when it is
-        first checked), so a digest that falls due while the bot is down is still caught up."""
-        for route in self.router.digest_routes():
+        first checked), so a digest that falls due while the bot is down is still caught up.
+
+        A digest route gone from the config (or turned realtime) is forgotten: its held entries
+        would otherwise wait forever, and come out in one stale digest if the id were used again."""
+        routes = self.router.digest_routes()
+        dropped = await asyncio.to_thread(self.storage.forget_digest_routes, keep=[r.id for r in routes])
+        for route_id, held in sorted(dropped.items()):
+            log.info("digest route %s is no longer in the config: %d held entries dropped", route_id, held)
+        for route in routes:
             await asyncio.to_thread(self.storage.start_digest_clock, route.id, now=self.clock())
 
     async def period_start(self, route: CompiledRoute) -> datetime:

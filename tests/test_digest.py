@@ -208,3 +208,40 @@ async def test_post_empty_and_preview_do_not_consume(tmp_path: Path, site: Site)
         await worker.deliver_due()
         assert len(recorder.messages) == 2
         assert "No new entries" in (recorder.messages[1][1].content or "")
+
+
+async def test_a_removed_digest_route_is_forgotten_and_comes_back_fresh(tmp_path: Path, site: Site) -> None:
+    """Entries held for a route that left the config are dropped at start: re-adding the route
+    months later must not post them, nor a catch-up digest for the months in between."""
+    clock = Clock()
+    config_path = make_config(tmp_path, site)
+    with_route = config_path.read_text()
+    config = load_config(config_path, env={})
+    async with App.open(config, clock=clock) as app:
+        await app.poll_all(force=True)
+        site.bodies["/lab.xml"] = feed(4, prefix="old")
+        clock.now = START + timedelta(minutes=5)
+        await app.poll_all(force=True)
+        assert len(app.storage.digest_entries("daily")) == 4
+
+    config_path.write_text(with_route.replace("mode: digest", "mode: realtime").replace(
+        'schedule: "0 9 * * mon-fri"', "").replace("id: daily", "id: live"))
+    clock.now = START + timedelta(days=1)
+    async with App.open(load_config(config_path, env={}), clock=clock) as app:
+        assert app.storage.digest_entries("daily") == []
+        assert app.storage.last_digest_at("daily") is None
+
+    config_path.write_text(with_route)
+    clock.now = START + timedelta(days=60)  # Tuesday 26 Jan 2027, 08:30 Shanghai
+    recorder = Recorder()
+    async with App.open(load_config(config_path, env={}), clock=clock) as app:
+        worker = app.attach_deliverer(recorder)
+        assert app.storage.last_digest_at("daily") == clock.now  # a fresh period, no catch-up
+        site.bodies["/lab.xml"] = feed(5, prefix="old")  # one new entry
+        await app.poll_all(force=True)
+        clock.now += timedelta(days=1, hours=1)  # Wednesday 09:30: one digest time passed
+        runs = await app.digests.run_due()
+        assert [(r.route_id, r.entries) for r in runs] == [("daily", 1)]
+        await worker.deliver_due()
+        text = "\n".join(e.description for _, m in recorder.messages for e in m.embeds)
+        assert "#4" in text and "#0" not in text

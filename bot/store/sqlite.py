@@ -431,6 +431,20 @@ class SQLiteStorage:
             row = db.execute("SELECT last_digest_at FROM route_state WHERE route_id = ?", (route_id,)).fetchone()
         return _dt(row[0]) or now
 
+    def forget_digest_routes(self, *, keep: Sequence[str]) -> dict[str, int]:
+        """Drop the held entries and the clock of every digest route not in ``keep``; returns
+        {route id: entries dropped} for each route forgotten."""
+        with self._tx() as db:
+            known = {r[0]: 0 for r in db.execute("SELECT route_id FROM route_state")}
+            known.update({r[0]: int(r[1]) for r in db.execute(
+                "SELECT route_id, count(*) FROM digest_items GROUP BY route_id")})
+            keep_ids = set(keep)
+            gone = {route_id: held for route_id, held in known.items() if route_id not in keep_ids}
+            for route_id in gone:
+                db.execute("DELETE FROM digest_items WHERE route_id = ?", (route_id,))
+                db.execute("DELETE FROM route_state WHERE route_id = ?", (route_id,))
+        return gone
+
     def commit_digest(self, route_id: str, *, entry_ids: Sequence[int], messages: Sequence[PlannedMessage],
                       period_end: datetime, now: datetime) -> int:
         """Queue a digest's messages, release its entries and move the period on — all or nothing,
