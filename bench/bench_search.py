@@ -208,8 +208,7 @@ def store(entries: list[Entry], workdir: Path) -> tuple[Any, list[Entry]]:
     storage.sync_sources([(s, f"https://{s}.example/feed") for s in SOURCES])
     for s in SOURCES:
         mine = [e for e in entries if e.source_id == s]
-        storage.store_entries(s, mine, now=datetime.now(UTC), channels=[], header=None, backfill=0,
-                              pack=lambda es: [])
+        storage.store_entries(s, mine, now=datetime.now(UTC), backfill=0)
     real_ids = {str(key): int(entry_id) for key, entry_id in storage._query("SELECT key, id FROM entries")}
     return storage, sorted((replace(e, id=real_ids[e.key]) for e in entries), key=lambda e: e.id or 0)
 

@@ -7,7 +7,7 @@ import pytest
 from bot.deliver import OutboxWorker
 from bot.errors import DeliveryError
 from bot.format import MessageSpec, render_entry
-from bot.models import Entry
+from bot.models import Entry, PlannedMessage, RoutingPlan
 from bot.store.sqlite import SQLiteStorage
 
 
@@ -33,7 +33,19 @@ class RecordingDeliverer:
 
 
 def render(message, entries):
+    """Messages are rendered when queued (the router's payload); admin notices when sent."""
+    if message.payload is not None:
+        return MessageSpec.from_json(message.payload)
     return MessageSpec(content=message.header, embeds=tuple(render_entry(e, source_name="s") for e in entries))
+
+
+def one_message_per_entry(*channels):
+    def plan(entries):
+        return RoutingPlan(messages=tuple(
+            PlannedMessage(route_id=f"r{c}", destination=f"channel:{c}", channel_id=c, entry_ids=(e.id,),
+                           payload=MessageSpec(content="H", embeds=(render_entry(e, source_name="s"),)).to_json())
+            for c in channels for e in entries))
+    return plan
 
 
 @pytest.fixture
@@ -45,8 +57,7 @@ def setup(tmp_path):
     worker = OutboxWorker(storage, deliverer, render, clock=clock)
     entries = [Entry(source_id="s", key=str(i), title=f"e{i}", link=None, summary="", published=None)
                for i in range(4)]
-    storage.store_entries("s", entries, now=clock.now, channels=[1, 2], header="H", backfill=10,
-                          pack=lambda es: [[e] for e in es])
+    storage.store_entries("s", entries, now=clock.now, backfill=10, plan=one_message_per_entry(1, 2))
     yield clock, storage, deliverer, worker
     storage.close()
 

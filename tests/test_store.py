@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.errors import StorageError
-from bot.models import Entry
+from bot.models import Entry, PlannedMessage, RoutingPlan
 from bot.store.sqlite import SQLiteStorage
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -19,6 +19,16 @@ def one_per_message(entries):
     return [[e] for e in entries]
 
 
+def to_channels(*channels, pack=one_per_message):
+    """A planner like the router's for realtime routes: each channel gets the entries packed by ``pack``."""
+    def plan(entries):
+        return RoutingPlan(messages=tuple(
+            PlannedMessage(route_id=f"r{c}", destination=f"channel:{c}", channel_id=c,
+                           entry_ids=tuple(e.id for e in group), payload="{}")
+            for c in channels for group in pack(entries)))
+    return plan
+
+
 @pytest.fixture
 def store(tmp_path):
     s = SQLiteStorage(tmp_path / "db.sqlite3")
@@ -28,15 +38,15 @@ def store(tmp_path):
 
 
 def test_first_poll_stores_all_but_queues_only_backfill(store):
-    result = store.store_entries("s", [entry(str(i), 10 - i) for i in range(10)], now=NOW, channels=[1, 2],
-                                 header="hi", backfill=3, pack=one_per_message)
+    result = store.store_entries("s", [entry(str(i), 10 - i) for i in range(10)], now=NOW, backfill=3,
+                                 plan=to_channels(1, 2))
     assert len(result.new_entries) == 10
     assert result.queued_messages == 6  # 3 newest × 2 channels
     pending = store.pending_messages(now=NOW)
     assert [store.entries_by_id(m.entry_ids)[0].key for m in pending if m.channel_id == 1] == ["7", "8", "9"]
     # second poll: two new entries, both posted, old ones ignored
-    result = store.store_entries("s", [entry(str(i), 10 - i) for i in range(12)], now=NOW, channels=[1],
-                                 header=None, backfill=3, pack=one_per_message)
+    result = store.store_entries("s", [entry(str(i), 10 - i) for i in range(12)], now=NOW, backfill=3,
+                                 plan=to_channels(1))
     assert [e.key for e in result.new_entries] == ["10", "11"]
     assert result.queued_messages == 2
 
@@ -45,25 +55,23 @@ def test_restart_posts_nothing_twice(tmp_path):
     path = tmp_path / "db.sqlite3"
     s = SQLiteStorage(path)
     s.sync_sources([("s", "https://x")])
-    s.store_entries("s", [entry("a")], now=NOW, channels=[1], header=None, backfill=3, pack=one_per_message)
+    s.store_entries("s", [entry("a")], now=NOW, backfill=3, plan=to_channels(1))
     s.close()
     s = SQLiteStorage(path)
-    result = s.store_entries("s", [entry("a"), entry("b")], now=NOW, channels=[1], header=None, backfill=3,
-                             pack=one_per_message)
+    result = s.store_entries("s", [entry("a"), entry("b")], now=NOW, backfill=3, plan=to_channels(1))
     assert [e.key for e in result.new_entries] == ["b"]
     assert len(s.pending_messages(now=NOW)) == 2
     s.close()
 
 
 def test_duplicate_keys_in_one_batch_stored_once(store):
-    result = store.store_entries("s", [entry("a"), entry("a")], now=NOW, channels=[1], header=None,
-                                 backfill=0, pack=one_per_message)
+    result = store.store_entries("s", [entry("a"), entry("a")], now=NOW, backfill=0, plan=to_channels(1))
     assert len(result.new_entries) == 1
 
 
 def test_outbox_lifecycle_and_nonce_stability(store):
-    store.store_entries("s", [entry("a"), entry("b")], now=NOW, channels=[5], header=None, backfill=5,
-                        pack=lambda es: [list(es)])
+    store.store_entries("s", [entry("a"), entry("b")], now=NOW, backfill=5,
+                        plan=to_channels(5, pack=lambda es: [list(es)]))
     [message] = store.pending_messages(now=NOW)
     assert len(message.entry_ids) == 2
     assert message.nonce == store.pending_messages(now=NOW)[0].nonce
@@ -79,7 +87,7 @@ def test_outbox_lifecycle_and_nonce_stability(store):
 
 
 def test_failed_delivery_is_reported_per_source(store):
-    store.store_entries("s", [entry("a")], now=NOW, channels=[5], header=None, backfill=5, pack=one_per_message)
+    store.store_entries("s", [entry("a")], now=NOW, backfill=5, plan=to_channels(5))
     [message] = store.pending_messages(now=NOW)
     store.mark_failed(message.id, error="channel 5: Missing Permissions")
     assert store.failed_delivery_counts() == {"s": (1, "channel 5: Missing Permissions")}
@@ -102,8 +110,7 @@ def test_source_state_tracks_validators_failures_and_url_changes(store):
 
 
 def test_latest_and_topics(store):
-    store.store_entries("s", [entry("a", 5, ("llm",)), entry("b", 1, ("llm", "moe"))], now=NOW, channels=[],
-                        header=None, backfill=0, pack=one_per_message)
+    store.store_entries("s", [entry("a", 5, ("llm",)), entry("b", 1, ("llm", "moe"))], now=NOW, backfill=0)
     assert [e.key for e in store.latest_entries(topic="llm", source_ids=None, limit=10)] == ["b", "a"]
     assert store.latest_entries(topic=None, source_ids=(), limit=10) == []
     assert store.topic_counts() == [("llm", 2), ("moe", 1)]
@@ -129,12 +136,11 @@ def test_foreign_and_newer_databases_are_refused(tmp_path):
 
 
 def test_changing_guids_do_not_repost(store):
-    store.store_entries("s", [entry("a"), entry("b")], now=NOW, channels=[1], header=None, backfill=5,
-                        pack=one_per_message)
+    store.store_entries("s", [entry("a"), entry("b")], now=NOW, backfill=5, plan=to_channels(1))
     regenerated = [Entry(source_id="s", key=f"random-{e.key}-2", title=e.title, link=e.link, summary="x",
                          published=e.published) for e in (entry("a"), entry("b"))]
-    result = store.store_entries("s", [*regenerated, entry("c")], now=NOW, channels=[1], header=None,
-                                 backfill=5, pack=one_per_message)
+    result = store.store_entries("s", [*regenerated, entry("c")], now=NOW, backfill=5,
+                                 plan=to_channels(1))
     assert [e.key for e in result.new_entries] == ["c"]
     assert result.reissued == 2
 

@@ -8,9 +8,6 @@ from typing import Protocol
 
 from bot.models import Entry, OutboxMessage, RoutingPlan, SourceState, StoreResult
 
-Packer = Callable[[Sequence[Entry]], list[list[Entry]]]
-"""Splits one poll's new entries for one channel into message-sized groups."""
-
 Planner = Callable[[Sequence[Entry]], RoutingPlan]
 """The router: stored entries to post → rendered messages and digest items."""
 
@@ -34,9 +31,9 @@ class Storage(Protocol):
         """Returns the number of consecutive failures including this one."""
 
     def store_entries(self, source_id: str, entries: Sequence[Entry], *, now: datetime, backfill: int,
-                      plan: Planner | None = None, channels: Sequence[int] = (), header: str | None = None,
-                      pack: Packer | None = None) -> StoreResult:
-        """Insert the entries not seen before and queue their deliveries, in one transaction."""
+                      plan: Planner | None = None) -> StoreResult:
+        """Insert the entries not seen before and queue what ``plan`` makes of the ones to post
+        (all new ones; on a first poll only the newest ``backfill``), in one transaction."""
 
     def pending_messages(self, *, now: datetime, limit: int = 100) -> list[OutboxMessage]: ...
 

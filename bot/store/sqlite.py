@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from bot.errors import StorageError
 from bot.models import Entry, OutboxMessage, PlannedMessage, RoutingPlan, SourceState, StoreResult
-from bot.store.base import Packer, Planner
+from bot.store.base import Planner
 
 T = TypeVar("T")
 
@@ -213,12 +213,10 @@ class SQLiteStorage:
 
     # -- entries ----------------------------------------------------------------------------
     def store_entries(self, source_id: str, entries: Sequence[Entry], *, now: datetime, backfill: int,
-                      plan: Planner | None = None, channels: Sequence[int] = (), header: str | None = None,
-                      pack: Packer | None = None, fetched: FetchMark | None = None) -> StoreResult:
+                      plan: Planner | None = None, fetched: FetchMark | None = None) -> StoreResult:
         """Store what is new and, in the same transaction, queue what the routes want posted.
 
-        ``plan`` (the router) turns the entries to post into rendered messages and digest items;
-        the older ``channels``/``header``/``pack`` form queues one entry-group message per channel.
+        ``plan`` (the router) turns the entries to post into rendered messages and digest items.
         ``fetched`` records the fetch's success (validators, moved URL) in the same transaction."""
         with self._tx() as db:
             if fetched is not None:
@@ -264,14 +262,6 @@ class SQLiteStorage:
                     queued += 1
                 db.executemany("INSERT OR IGNORE INTO digest_items(route_id, entry_id, queued_at) VALUES (?,?,?)",
                                [(route_id, entry_id, _ts(now)) for route_id, entry_id in routed.digest_items])
-            for channel in channels:
-                for group in (pack(to_post) if pack is not None else [list(to_post)] if to_post else []):
-                    db.execute(
-                        "INSERT INTO outbox(channel_id, source_id, header, entry_ids, next_attempt_at,"
-                        " created_at, destination) VALUES (?,?,?,?,?,?,?)",
-                        (channel, source_id, header, json.dumps([e.id for e in group]), _ts(now), _ts(now),
-                         f"channel:{channel}"))
-                    queued += 1
             db.execute("UPDATE sources SET polled_once = 1 WHERE id = ?", (source_id,))
             skipped = sum(1 for e in entries if e.key not in known and (e.link, e.title) in reissued)
             return StoreResult(new_entries=tuple(stored), queued_messages=queued, reissued=skipped)
