@@ -12,6 +12,7 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +27,10 @@ from bot.topics import TopicMatcher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RESTART_BUDGET = 6
+RESTART_WINDOW = 600.0
+"""More than ``RESTART_BUDGET`` broken pools within ``RESTART_WINDOW`` seconds (workers killed as
+fast as they start: a memory limit too small for them) and ingest goes on in a thread instead."""
 _matcher: TopicMatcher | None = None
 
 
@@ -103,7 +108,8 @@ class IngestPool:
     A worker that dies (the OOM killer, a crash in a C library) breaks a ``ProcessPoolExecutor``
     for good: every later job would fail. So a broken pool is replaced, and each job it took down
     is run once more on the new one, one such retry at a time; a job that fails that way twice
-    raises ``WorkerCrashError`` (the poller records it as that source's error)."""
+    raises ``WorkerCrashError`` (the poller records it as that source's error). When pools keep
+    breaking (``RESTART_BUDGET``), ingest falls back to a thread, as with ``processes: 0``."""
 
     def __init__(self, processes: int, topics: Mapping[str, TopicDef]) -> None:
         self.processes = processes
@@ -112,6 +118,7 @@ class IngestPool:
         self._executor: Executor | None = None
         self._warming: list[Future[None]] = []
         self._retry_lock = asyncio.Lock()
+        self._broken_at: list[float] = []
         self.restarts = 0
         """How many times a broken process pool was replaced."""
         if processes > 0:
@@ -128,8 +135,16 @@ class IngestPool:
         """A new pool for the broken one, unless another job already replaced it."""
         if self._executor is not broken:
             return
-        log.warning("an ingest worker process died; starting a new process pool")
         broken.shutdown(wait=False, cancel_futures=True)
+        now = time.monotonic()
+        self._broken_at = [t for t in self._broken_at if now - t < RESTART_WINDOW] + [now]
+        if len(self._broken_at) > RESTART_BUDGET:
+            log.error("ingest worker processes died %d times in %d minutes (a memory limit too small for "
+                      "them?); parsing in a thread from now on", len(self._broken_at), RESTART_WINDOW // 60)
+            _init_worker(self._topics)  # jobs queued for a worker (no matcher argument) tag like one
+            self._executor = None
+            return
+        log.warning("an ingest worker process died; starting a new process pool")
         self._executor = self._start_processes()
         self.restarts += 1
 
@@ -150,6 +165,8 @@ class IngestPool:
         # are run again one at a time, so a job that kills a worker twice takes no other job with it.
         async with self._retry_lock:
             executor = self._executor
+            if executor is None:
+                return await asyncio.to_thread(func, *args)
             try:
                 return await loop.run_in_executor(executor, func, *args)
             except BrokenProcessPool:

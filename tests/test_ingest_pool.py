@@ -117,3 +117,31 @@ async def test_a_feed_that_kills_the_parser_is_that_sources_error_and_others_sti
 
 def _die_with_args(*_args: object) -> None:
     _die()
+
+
+def test_workers_killed_as_fast_as_they_start_make_ingest_fall_back_to_a_thread(monkeypatch):
+    """A memory limit too small for the workers: pools are not respawned without end."""
+    from bot import ingest
+
+    monkeypatch.setattr(ingest, "RESTART_BUDGET", 2)
+    monkeypatch.setattr(ingest, "_matcher", None)  # the fallback sets this process's matcher: undone after
+
+    async def run() -> None:
+        pool = IngestPool(1, TOPICS)
+        try:
+            for _ in range(3):
+                pid = await pool.run(_pid)
+                assert pid != os.getpid()
+                os.kill(pid, signal.SIGKILL)
+                await asyncio.sleep(0.3)
+            # The third broken pool in a row: this parse, sent as a worker job (no matcher), and
+            # everything after it run in a thread, tagged all the same.
+            entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
+            assert entries[0].topics == ("llm",)
+            assert pool.restarts == 2
+            assert await pool.run(_pid) == os.getpid()
+            assert await pool.tokenize(entries) == [("llm paper", "gqa")]
+        finally:
+            pool.close()
+
+    asyncio.run(run())
