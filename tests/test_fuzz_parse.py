@@ -465,6 +465,12 @@ PATHOLOGICAL = {
     # from every start, quadratic (40 kB: 2 s; 400 kB: ~200 s; bodies may be 10 MB).
     "unclosed-img": b'<rss version="2.0"><channel><item><title>t</title><guid>g</guid><description><![CDATA['
                     + b"<img " * 80_000 + b"]]></description></item></channel></rss>",
+    # bot/parse.py _XMLNS_ATTR (``\s+xmlns...``) substituted over each serialised XHTML child, tail text
+    # included: a whitespace run is re-scanned from every position in it, quadratic (32 kB: 1.4 s;
+    # 128 kB: 23 s; this 512 kB: ~6 min; bodies may be 10 MB).
+    "xhtml-whitespace": b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id><entry><id>e</id>'
+                        b'<title>t</title><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>a'
+                        + b" " * 512_000 + b"b</p></div></content></entry></feed>",
 }
 
 

@@ -168,6 +168,20 @@ def test_raw_ampersand_in_title_is_kept():
     assert feed.warning is not None
 
 
+def test_xhtml_text_that_reads_like_a_namespace_declaration_is_kept():
+    """Only the declarations lxml writes onto a serialised child's start tag are dropped; an article
+    about XML that writes ``xmlns="..."`` in its text keeps it, as feedparser does."""
+    doc = (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id><entry><id>e</id><title>t</title>'
+           b'<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Declare it as <code>&lt;svg '
+           b'xmlns="http://www.w3.org/2000/svg"&gt;</code>, or   write   xmlns="x" </p>   <b>b</b></div></content>'
+           b'</entry></feed>')
+    fast = parse_fast(doc)
+    assert fast is not None
+    assert fast.entries[0].summary_html == ('<p>Declare it as <code>&lt;svg xmlns="http://www.w3.org/2000/svg"&gt;'
+                                            '</code>, or   write   xmlns="x" </p>   <b>b</b>')
+    _assert_same(fast, parse_with_feedparser(doc, URL))
+
+
 def test_leading_whitespace_before_declaration():
     body = (FEEDS / "atom_scattered.xml").read_bytes()
     assert body.startswith(b"\n<?xml")
