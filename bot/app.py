@@ -65,7 +65,7 @@ class App:
         self.index = index
         self.fetcher = fetcher
         self.clock = clock
-        self.pool = pool or IngestPool(0, config.topics)
+        self.pool = pool or IngestPool.for_config(config, processes=0)
         self.indexer = Indexer(storage, index, pool=self.pool)
         self.catalog = Catalog(config, storage, index, clock=clock)
         self.worker: OutboxWorker | None = None
@@ -89,7 +89,7 @@ class App:
                 storage.runtime_sources)))
             await asyncio.to_thread(storage.sync_sources, [(s.id, s.url) for s in effective.sources])
             index = await asyncio.to_thread(SearchIndex.open, config.storage.resolved_index_path)
-            pool = IngestPool(config.ingest.processes, config.topics)
+            pool = IngestPool.for_config(config)
             try:
                 async with Fetcher(fetch_settings(config)) as fetcher:
                     app = cls(effective, storage, index, fetcher, clock=clock, pool=pool, base_config=config)

@@ -175,6 +175,16 @@ class IngestSettings(_Model):
     processes: int = Field(default=0, ge=0, le=64)
     """Worker processes for parsing and indexing; 0 = a thread (smallest footprint). Use the
     number of cores for hundreds of feeds."""
+    parse_timeout: Duration = timedelta(minutes=2)
+    """A feed still parsing after this is given up (the source's error); a worker process running
+    it is killed and replaced."""
+
+    @field_validator("parse_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
 
 
 class TopicDef(_Model):

@@ -51,6 +51,10 @@ class ParseError(DigestError):
         super().__init__(f"{url}: {message}")
 
 
+class ParseTimeoutError(ParseError):
+    """A feed was still parsing when ``ingest.parse_timeout`` ran out (a pathological document)."""
+
+
 class WorkerCrashError(DigestError):
     """An ingest worker process died (killed, out of memory, a crash in a C library) while running
     a job, and again when the job was retried on a fresh pool."""

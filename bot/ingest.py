@@ -18,8 +18,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from bot.config import TopicDef
-from bot.errors import WorkerCrashError
+from bot.config import Config, TopicDef
+from bot.errors import ParseTimeoutError, WorkerCrashError
 from bot.models import Entry
 from bot.normalize import normalize_entries
 from bot.parse import parse_feed
@@ -31,6 +31,8 @@ RESTART_BUDGET = 6
 RESTART_WINDOW = 600.0
 """More than ``RESTART_BUDGET`` broken pools within ``RESTART_WINDOW`` seconds (workers killed as
 fast as they start: a memory limit too small for them) and ingest goes on in a thread instead."""
+PARSE_TIMEOUT = 120.0
+"""Seconds a feed may take to parse (``ingest.parse_timeout``)."""
 _matcher: TopicMatcher | None = None
 
 
@@ -109,10 +111,18 @@ class IngestPool:
     for good: every later job would fail. So a broken pool is replaced, and each job it took down
     is run once more on the new one, one such retry at a time; a job that fails that way twice
     raises ``WorkerCrashError`` (the poller records it as that source's error). When pools keep
-    breaking (``RESTART_BUDGET``), ingest falls back to a thread, as with ``processes: 0``."""
+    breaking (``RESTART_BUDGET``), ingest falls back to a thread, as with ``processes: 0``.
 
-    def __init__(self, processes: int, topics: Mapping[str, TopicDef]) -> None:
+    A feed still parsing after ``parse_timeout`` seconds raises ``ParseTimeoutError``. It may be
+    stuck inside C code (a regex backtracking, which holds its worker's interpreter), and killing
+    the process is the only way to stop that: the pool's workers are killed and replaced (which one
+    runs the job is not known), and the other jobs they held run again, as after a crash. A thread
+    cannot be stopped: in thread mode the job is only given up, and goes on in the background."""
+
+    def __init__(self, processes: int, topics: Mapping[str, TopicDef], *,
+                 parse_timeout: float = PARSE_TIMEOUT) -> None:
         self.processes = processes
+        self.parse_timeout = parse_timeout
         self.matcher = TopicMatcher.from_config(topics)
         self._topics = dict(topics)
         self._executor: Executor | None = None
@@ -121,10 +131,18 @@ class IngestPool:
         self._broken_at: list[float] = []
         self.restarts = 0
         """How many times a broken process pool was replaced."""
+        self.timeouts = 0
+        """How many jobs were given up at their timeout."""
         if processes > 0:
             self._executor = self._start_processes()
             # Each submit spawns a worker now, in the background.
             self._warming = [self._executor.submit(_warm_up) for _ in range(processes)]
+
+    @classmethod
+    def for_config(cls, config: Config, *, processes: int | None = None) -> IngestPool:
+        """The pool ``config.ingest`` asks for (``processes`` overrides its process count)."""
+        return cls(config.ingest.processes if processes is None else processes, config.topics,
+                   parse_timeout=config.ingest.parse_timeout.total_seconds())
 
     def _start_processes(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # never fork a threaded process
@@ -152,13 +170,26 @@ class IngestPool:
         """Until every worker process has started (imports done); immediate in thread mode."""
         await asyncio.gather(*(asyncio.wrap_future(f) for f in self._warming))
 
-    async def run(self, func: Callable[..., T], *args: Any) -> T:
+    def _kill_workers(self, executor: Executor) -> None:
+        """Stop a job stuck in ``executor``: kill its worker processes and replace the pool. Jobs the
+        others held fail with ``BrokenProcessPool`` and are run again (``run``). Not counted towards
+        ``RESTART_BUDGET``: the kill was ours, not a sign that workers cannot live."""
+        processes = getattr(executor, "_processes", None) or {}
+        for process in list(processes.values()):
+            process.kill()
+        if self._executor is executor:
+            self._executor = self._start_processes()
+            executor.shutdown(wait=False)  # queued jobs fail as broken (and run again), not cancelled
+            self.restarts += 1
+
+    async def run(self, func: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+        """``func(*args)`` in a worker (or the thread). Past ``timeout`` seconds: ``TimeoutError``,
+        after the worker running it was killed (process mode) or with the thread left running."""
         if self._executor is None:
-            return await asyncio.to_thread(func, *args)
-        loop = asyncio.get_running_loop()
+            return await self._in_thread(func, args, timeout)
         executor = self._executor
         try:
-            return await loop.run_in_executor(executor, func, *args)
+            return await self._in_process(executor, func, args, timeout)
         except BrokenProcessPool:
             self._replace_broken(executor)
         # Every job the dead worker's pool held fails alike, the one that killed it among them. They
@@ -166,13 +197,35 @@ class IngestPool:
         async with self._retry_lock:
             executor = self._executor
             if executor is None:
-                return await asyncio.to_thread(func, *args)
+                return await self._in_thread(func, args, timeout)
             try:
-                return await loop.run_in_executor(executor, func, *args)
+                return await self._in_process(executor, func, args, timeout)
             except BrokenProcessPool:
                 self._replace_broken(executor)
         raise WorkerCrashError("an ingest worker process died while running this job, twice "
                                "(killed, out of memory, or a crash in a parser library)")
+
+    async def _in_process(self, executor: Executor, func: Callable[..., T], args: tuple[Any, ...],
+                          timeout: float | None) -> T:
+        job = asyncio.get_running_loop().run_in_executor(executor, func, *args)
+        if timeout is None:
+            return await job
+        try:
+            return await asyncio.wait_for(job, timeout)
+        except TimeoutError:
+            self.timeouts += 1
+            self._kill_workers(executor)
+            raise TimeoutError("its worker process was killed and replaced") from None
+
+    async def _in_thread(self, func: Callable[..., T], args: tuple[Any, ...], timeout: float | None) -> T:
+        if timeout is None:
+            return await asyncio.to_thread(func, *args)
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(func, *args), timeout)
+        except TimeoutError:
+            self.timeouts += 1
+            raise TimeoutError("a parse thread cannot be stopped and goes on in the background; with "
+                               "ingest.processes of 1 or more it runs in a process that can be") from None
 
     async def parse(self, body: bytes, url: str, content_type: str | None, source_id: str,
                     source_topics: Sequence[str]) -> list[Entry]:
@@ -185,9 +238,16 @@ class IngestPool:
     async def _parse_with(self, func: Callable[..., T], body: bytes, url: str, content_type: str | None,
                           source_id: str, source_topics: Sequence[str]) -> T:
         """A thread gets this pool's matcher; a worker process uses the one it built at start."""
-        if self._executor is None:
-            return await asyncio.to_thread(func, body, url, content_type, source_id, source_topics, self.matcher)
-        return await self.run(func, body, url, content_type, source_id, tuple(source_topics))
+        timeout = self.parse_timeout
+        try:
+            if self._executor is None:
+                return await self._in_thread(func, (body, url, content_type, source_id, source_topics,
+                                                    self.matcher), timeout)
+            return await self.run(func, body, url, content_type, source_id, tuple(source_topics), timeout=timeout)
+        except TimeoutError as exc:
+            log.warning("%s: still parsing after %gs; given up (%s)", url, timeout, exc)
+            raise ParseTimeoutError(url, f"still parsing after {timeout:g}s (ingest.parse_timeout), given "
+                                         f"up: {exc}") from None
 
     async def tokenize(self, entries: Sequence[Entry]) -> list[tuple[str, str]]:
         texts = [(e.title, e.summary) for e in entries]

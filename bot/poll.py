@@ -58,7 +58,7 @@ class Poller:
         self.fetcher = fetcher
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self.pool = pool or IngestPool(0, config.topics)
+        self.pool = pool or IngestPool.for_config(config, processes=0)
         self.on_new_entries = on_new_entries
         self.on_indexable = on_indexable
 

@@ -74,6 +74,14 @@ sources:
     assert "sources[1].colr: unknown setting" in message
 
 
+def test_ingest_settings_are_read_and_checked(tmp_path):
+    config = load_config(write(tmp_path, "ingest: {processes: 2, parse_timeout: 30s}\nsources: []\n"), env={})
+    assert config.ingest.processes == 2 and config.ingest.parse_timeout.total_seconds() == 30
+    assert load_config(write(tmp_path, "sources: []\n"), env={}).ingest.parse_timeout.total_seconds() == 120
+    with pytest.raises(ConfigError, match=r"ingest\.parse_timeout: .*longer than 0s"):
+        load_config(write(tmp_path, "ingest: {parse_timeout: 0}\nsources: []\n"), env={})
+
+
 def test_token_in_yaml_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"discord\.token"):
         load_config(write(tmp_path, "discord: {token: abc}\n"), env={})

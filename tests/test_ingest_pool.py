@@ -1,15 +1,19 @@
-"""The ingest process pool survives its workers dying (the OOM killer, a crash in a C library).
+"""The ingest process pool survives its workers dying (the OOM killer, a crash in a C library), and
+stops a parse that never ends.
 
 A ``ProcessPoolExecutor`` whose worker dies is broken for good; without a replacement every later
-poll of every source would fail until the bot restarts. These tests kill real worker processes.
+poll of every source would fail until the bot restarts. These tests kill real worker processes, and
+hang real ones in C code (a backtracking regex) that only killing the process can stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +39,25 @@ def _slow_pid(seconds: float) -> int:
 
 def _pid() -> int:
     return os.getpid()
+
+
+def _stuck_in_c(pid_file: str) -> None:
+    """Runs in a worker: notes its pid, then backtracks 2**40 steps inside the regex engine, in C,
+    holding the interpreter (hours): no exception or signal handler can end it, only a kill."""
+    Path(pid_file).write_text(str(os.getpid()))
+    re.match(r"(a+)+$", "a" * 40 + "b")
+
+
+def _stuck_parse(*_args: object) -> None:
+    re.match(r"(a+)+$", "a" * 40 + "b")
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, killed and not yet reaped, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_job_that_kills_its_worker_fails_alone_and_the_pool_goes_on():
@@ -140,3 +163,82 @@ def test_workers_killed_as_fast_as_they_start_make_ingest_fall_back_to_a_thread(
             pool.close()
 
     asyncio.run(run())
+
+
+def test_a_job_stuck_in_c_code_is_given_up_at_its_timeout_and_its_worker_killed(tmp_path):
+    async def run() -> None:
+        pool = IngestPool(2, TOPICS)
+        try:
+            await pool.wait_ready()
+            innocent = asyncio.ensure_future(pool.run(_slow_pid, 1.0))
+            await asyncio.sleep(0.1)  # the innocent job is running in the other worker
+            pid_file = tmp_path / "stuck.pid"
+            with pytest.raises(TimeoutError, match="worker process was killed"):
+                await pool.run(_stuck_in_c, str(pid_file), timeout=0.5)
+            stuck = int(pid_file.read_text())
+            assert stuck != os.getpid()
+            for _ in range(50):
+                if not _alive(stuck):
+                    break
+                await asyncio.sleep(0.1)
+            assert not _alive(stuck)
+            # The innocent job's worker went with it; it was run again on the new pool.
+            assert isinstance(await innocent, int)
+            assert (pool.timeouts, pool.restarts) == (1, 1)
+            entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
+            assert entries[0].topics == ("llm",)
+        finally:
+            pool.close()
+
+    asyncio.run(run())
+
+
+def test_in_thread_mode_a_slow_job_is_given_up_and_the_bot_goes_on():
+    async def run() -> None:
+        pool = IngestPool(0, TOPICS)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="cannot be stopped"):
+            await pool.run(time.sleep, 1.5, timeout=0.1)
+        assert time.monotonic() - started < 1.5  # given up, not waited for
+        assert pool.timeouts == 1
+        entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
+        assert entries[0].topics == ("llm",)
+
+    asyncio.run(run())
+
+
+async def test_a_feed_whose_parse_never_ends_is_that_sources_error_and_others_still_poll(
+        tmp_path, site, monkeypatch):
+    """Through the real poller, with ``ingest.parse_timeout``: the source's last error says what
+    happened and which setting, the worker is replaced, the next source polls."""
+    from bot import ingest
+    from bot.app import fetch_settings
+    from bot.fetch import Fetcher
+    from bot.poll import Poller
+    from bot.store.sqlite import SQLiteStorage
+    from tests.local_feeds import rss
+    from tests.test_poll import Clock, make_config
+
+    config = make_config(tmp_path, site)
+    storage = SQLiteStorage(config.storage.path)
+    storage.sync_sources([(s.id, s.url) for s in config.sources])
+    site.bodies["/good.xml"] = site.bodies["/bad.xml"] = rss([("a", "A llm")])
+    good, bad = config.sources
+    pool = IngestPool(1, config.topics, parse_timeout=0.5)
+    try:
+        async with Fetcher(fetch_settings(config)) as fetcher:
+            poller = Poller(config, storage, fetcher, clock=Clock(), pool=pool)
+            with monkeypatch.context() as patch:
+                patch.setattr(ingest, "parse_and_tag", _stuck_parse)  # run in the worker by name
+                patch.setattr(ingest, "parse_tag_and_tokenize", _stuck_parse)
+                outcome = await poller.poll(bad)
+            assert not outcome.ok
+            assert isinstance(outcome.error, str) and "still parsing after 0.5s (ingest.parse_timeout)" in outcome.error
+            state = storage.source_state(bad.id)
+            assert state.last_error == outcome.error and state.consecutive_failures == 1  # backs off
+            outcome = await poller.poll(good)
+            assert outcome.ok and outcome.new_entries == 1
+            assert pool.timeouts == 1
+    finally:
+        pool.close()
+        storage.close()
