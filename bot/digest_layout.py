@@ -19,6 +19,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from bot.fold import stream_safe
 from bot.format import (
     CONTENT_LIMIT,
     DESCRIPTION_LIMIT,
@@ -102,7 +103,7 @@ def normalize_link(url: str | None) -> str | None:
 
 
 def _title_key(title: str) -> str | None:
-    key = " ".join(unicodedata.normalize("NFKC", title).casefold().split())
+    key = " ".join(unicodedata.normalize("NFKC", stream_safe(title)).casefold().split())
     return key or None
 
 

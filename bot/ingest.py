@@ -12,6 +12,7 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -44,9 +45,11 @@ def _init_worker(topics: Mapping[str, TopicDef]) -> None:
 def _warm_up() -> None:
     """Runs once per worker as the pool opens: the worker process is spawned (interpreter start,
     imports, topic matcher) and the tokenizer's tables are built then, not in the first poll."""
+    from bot.fold import _long_nonstarter_runs
     from bot.search.tokenize import _fold_table
 
     _fold_table()
+    _long_nonstarter_runs()
     gc.collect()
     gc.freeze()
 
@@ -133,6 +136,7 @@ class IngestPool:
         """How many times a broken process pool was replaced."""
         self.timeouts = 0
         """How many jobs were given up at their timeout."""
+        self._abandoned: dict[str, threading.Event] = {}  # feed URL -> set when its given-up thread ends
         if processes > 0:
             self._executor = self._start_processes()
             # Each submit spawns a worker now, in the background.
@@ -182,11 +186,13 @@ class IngestPool:
             executor.shutdown(wait=False)  # queued jobs fail as broken (and run again), not cancelled
             self.restarts += 1
 
-    async def run(self, func: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+    async def run(self, func: Callable[..., T], *args: Any, timeout: float | None = None,
+                  key: str | None = None) -> T:
         """``func(*args)`` in a worker (or the thread). Past ``timeout`` seconds: ``TimeoutError``,
-        after the worker running it was killed (process mode) or with the thread left running."""
+        after the worker running it was killed (process mode) or with the thread left running (and
+        remembered under ``key``: see ``_in_thread``)."""
         if self._executor is None:
-            return await self._in_thread(func, args, timeout)
+            return await self._in_thread(func, args, timeout, key)
         executor = self._executor
         try:
             return await self._in_process(executor, func, args, timeout)
@@ -197,7 +203,7 @@ class IngestPool:
         async with self._retry_lock:
             executor = self._executor
             if executor is None:
-                return await self._in_thread(func, args, timeout)
+                return await self._in_thread(func, args, timeout, key)
             try:
                 return await self._in_process(executor, func, args, timeout)
             except BrokenProcessPool:
@@ -217,13 +223,33 @@ class IngestPool:
             self._kill_workers(executor)
             raise TimeoutError("its worker process was killed and replaced") from None
 
-    async def _in_thread(self, func: Callable[..., T], args: tuple[Any, ...], timeout: float | None) -> T:
+    async def _in_thread(self, func: Callable[..., T], args: tuple[Any, ...], timeout: float | None,
+                         key: str | None = None) -> T:
+        """A thread cannot be stopped: a job given up goes on in the background. While it does, no
+        other job with the same ``key`` (feed URL) starts, so a feed polled again and again does
+        not pile up threads stuck on it."""
         if timeout is None:
             return await asyncio.to_thread(func, *args)
+        if key is not None:
+            earlier = self._abandoned.get(key)
+            if earlier is not None and not earlier.is_set():
+                raise TimeoutError("its previous parse, given up, is still running in a thread: not "
+                                   "starting another")
+            self._abandoned.pop(key, None)
+        done = threading.Event()
+
+        def job() -> T:
+            try:
+                return func(*args)
+            finally:
+                done.set()
+
         try:
-            return await asyncio.wait_for(asyncio.to_thread(func, *args), timeout)
+            return await asyncio.wait_for(asyncio.to_thread(job), timeout)
         except TimeoutError:
             self.timeouts += 1
+            if key is not None:
+                self._abandoned[key] = done
             raise TimeoutError("a parse thread cannot be stopped and goes on in the background; with "
                                "ingest.processes of 1 or more it runs in a process that can be") from None
 
@@ -242,12 +268,12 @@ class IngestPool:
         try:
             if self._executor is None:
                 return await self._in_thread(func, (body, url, content_type, source_id, source_topics,
-                                                    self.matcher), timeout)
-            return await self.run(func, body, url, content_type, source_id, tuple(source_topics), timeout=timeout)
+                                                    self.matcher), timeout, url)
+            return await self.run(func, body, url, content_type, source_id, tuple(source_topics), timeout=timeout,
+                                  key=url)
         except TimeoutError as exc:
-            log.warning("%s: still parsing after %gs; given up (%s)", url, timeout, exc)
-            raise ParseTimeoutError(url, f"still parsing after {timeout:g}s (ingest.parse_timeout), given "
-                                         f"up: {exc}") from None
+            log.warning("%s: not parsed within %gs (ingest.parse_timeout): %s", url, timeout, exc)
+            raise ParseTimeoutError(url, f"not parsed within {timeout:g}s (ingest.parse_timeout): {exc}") from None
 
     async def tokenize(self, entries: Sequence[Entry]) -> list[tuple[str, str]]:
         texts = [(e.title, e.summary) for e in entries]

@@ -19,6 +19,10 @@ MAX_CATEGORY_CHARS = 100
 MAX_AUTHOR_CHARS = 200
 MAX_KEY_CHARS = 1000
 UNTITLED = "(untitled)"
+MAX_TITLE_INPUT = 4096
+"""Characters of a title's markup read at most. An HTML parser takes quadratic time on deeply nested
+unclosed tags (512 kB of ``<div>`` in a title: 27 s), and no title needs more."""
+_INPUT_PER_OUTPUT_CHAR = 20  # markup read per character kept, for authors and categories
 _TITLE_FROM_SUMMARY_CHARS = 80
 # Bounded: an "<img" without ">" used to scan to the end of the summary from every start (quadratic:
 # 400 kB of "<img " took minutes). Attributes before src rarely exceed a few hundred characters.
@@ -47,7 +51,7 @@ def normalize_entry(parsed: ParsedEntry, source_id: str, *, feed_url: str, max_s
     summary_html = parsed.summary_html if isinstance(parsed.summary_html, str) else ""
     text = _leading_text(summary_html, max_summary_chars)
     summary = truncate_text(text, max(0, max_summary_chars))
-    title = clean_inline(parsed.title) if isinstance(parsed.title, str) else ""
+    title = clean_inline(parsed.title[:MAX_TITLE_INPUT]) if isinstance(parsed.title, str) else ""
     published = utc(parsed.published) or utc(parsed.updated)
     link = http_url(parsed.link, feed_url)
     return Entry(
@@ -69,7 +73,8 @@ def _leading_text(summary_html: str, chars: int) -> str:
     head = max(2048, chars * 4)
     text = html_to_text(summary_html[:head])
     if len(summary_html) > head and len(text) <= chars:
-        text = html_to_text(summary_html[: max(head * 8, chars * 40)])
+        # Markup-heavy HTML: read further, not much (nested unclosed tags make the parse quadratic).
+        text = html_to_text(summary_html[: max(head * 4, chars * 16)])
     return text
 
 
@@ -127,7 +132,7 @@ def _first_image(summary_html: str, base: str) -> str | None:
 def _author(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    return truncate_text(clean_inline(value), MAX_AUTHOR_CHARS) or None
+    return truncate_text(clean_inline(value[:MAX_AUTHOR_CHARS * _INPUT_PER_OUTPUT_CHAR]), MAX_AUTHOR_CHARS) or None
 
 
 def _categories(values: object) -> tuple[str, ...]:
@@ -138,7 +143,7 @@ def _categories(values: object) -> tuple[str, ...]:
     for value in values:
         if not isinstance(value, str):
             continue
-        name = truncate_text(clean_inline(value), MAX_CATEGORY_CHARS)
+        name = truncate_text(clean_inline(value[:MAX_CATEGORY_CHARS * _INPUT_PER_OUTPUT_CHAR]), MAX_CATEGORY_CHARS)
         folded = name.casefold()
         if name and folded not in seen:
             seen.add(folded)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import TopicDef
-from bot.errors import WorkerCrashError
+from bot.errors import ParseTimeoutError, WorkerCrashError
 from bot.ingest import IngestPool
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
@@ -233,7 +233,7 @@ async def test_a_feed_whose_parse_never_ends_is_that_sources_error_and_others_st
                 patch.setattr(ingest, "parse_tag_and_tokenize", _stuck_parse)
                 outcome = await poller.poll(bad)
             assert not outcome.ok
-            assert isinstance(outcome.error, str) and "still parsing after 0.5s (ingest.parse_timeout)" in outcome.error
+            assert isinstance(outcome.error, str) and "not parsed within 0.5s (ingest.parse_timeout)" in outcome.error
             state = storage.source_state(bad.id)
             assert state.last_error == outcome.error and state.consecutive_failures == 1  # backs off
             outcome = await poller.poll(good)
@@ -242,3 +242,33 @@ async def test_a_feed_whose_parse_never_ends_is_that_sources_error_and_others_st
     finally:
         pool.close()
         storage.close()
+
+
+def test_in_thread_mode_a_feed_given_up_is_not_parsed_again_while_its_thread_still_runs():
+    """A thread cannot be stopped: polling the feed again must not start a second stuck thread."""
+    from bot import ingest
+
+    async def run() -> None:
+        pool = IngestPool(0, TOPICS, parse_timeout=0.2)
+        started = []
+
+        def slow(*args: object) -> list[object]:
+            started.append(args[1])
+            time.sleep(1.0)
+            return []
+
+        original = ingest.parse_and_tag
+        ingest.parse_and_tag = slow  # type: ignore[assignment]
+        try:
+            with pytest.raises(ParseTimeoutError, match="a parse thread cannot be stopped"):
+                await pool.parse(FEED, "https://e.org/feed", None, "s", ())
+            with pytest.raises(ParseTimeoutError, match="previous parse, given up, is still running"):
+                await pool.parse(FEED, "https://e.org/feed", None, "s", ())
+            assert started == ["https://e.org/feed"]  # the second poll started nothing
+            await asyncio.sleep(1.2)  # the stuck thread ends
+        finally:
+            ingest.parse_and_tag = original
+        entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
+        assert entries[0].topics == ("llm",)
+
+    asyncio.run(run())

@@ -182,6 +182,25 @@ def test_xhtml_text_that_reads_like_a_namespace_declaration_is_kept():
     _assert_same(fast, parse_with_feedparser(doc, URL))
 
 
+def test_an_unclosed_declaration_or_a_huge_prolog_is_a_clear_parse_error():
+    with pytest.raises(ParseError, match="XML declaration not closed within its first 1024 bytes"):
+        parse_feed(b'<?xml version="1.0" encoding="' + b'"' * 5000 + b'<rss version="2.0"/>', URL)
+    with pytest.raises(ParseError, match="more than 64 kB before the first element"):
+        parse_feed(b'<?xml version="1.0"?>' + b"<!-- x -->" * 7000 + b'<rss version="2.0"><channel/></rss>', URL)
+
+
+def test_a_long_prolog_within_bounds_still_parses_the_same():
+    """Blank lines and a DOCTYPE before the root (the prolog is rewritten: whitespace runs, a newline
+    after the declaration) give what the plain document gives."""
+    plain = parse_feed(RSS2, URL)
+    padded = RSS2.replace(b"?>", b"?>" + b"\n  \n" * 5000, 1)
+    assert parse_feed(padded, URL) == plain
+    doctype = RSS2.replace(b"?>", b"?>" + b"\n" * 5000 + b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS '
+                           b'0.91//EN" "http://my.netscape.com/publish/formats/rss-0.91.dtd">', 1)
+    via_feedparser = parse_feed(doctype, URL)  # a DOCTYPE sends it down the lenient path
+    assert [(e.title, e.link, e.guid) for e in via_feedparser.entries] == [(e.title, e.link, e.guid) for e in plain.entries]
+
+
 def test_leading_whitespace_before_declaration():
     body = (FEEDS / "atom_scattered.xml").read_bytes()
     assert body.startswith(b"\n<?xml")

@@ -1,5 +1,5 @@
 from bot.config import TopicDef, bundled_demo_config, load_config
-from bot.fold import fold, to_simplified
+from bot.fold import MAX_NONSTARTERS, fold, stream_safe, to_simplified
 from bot.topics import TopicMatcher
 
 TOPICS = {
@@ -61,3 +61,13 @@ def test_overlapping_keywords_all_count():
         "llm", "multimodal")
     assert matcher.assign(title="扩散模型幻觉", summary="", categories=(), source_topics=()) == (
         "diffusion", "hallucination")
+
+
+def test_runs_of_combining_marks_are_cut_to_the_stream_safe_limit():
+    """NFKC sorts a run of combining marks by insertion (quadratic): runs are cut to 30 first."""
+    accents = "\u0301\u0316" * 5000  # acute above, grave below: out of canonical order, over and over
+    assert stream_safe("e" + accents + " x") == "e" + accents[:MAX_NONSTARTERS] + " x"
+    assert stream_safe("e" + "\U0001e944" * 40) == "e" + "\U0001e944" * 30  # astral marks (Adlam) too
+    for text in ("café naïve", "e\u0301\u0316", "Ｃａｆé 幻覺 \U00020000", "x" + "\u0301" * MAX_NONSTARTERS):
+        assert stream_safe(text) == text  # real text is left alone
+    assert fold("E" + accents) == fold("E" + accents[:MAX_NONSTARTERS])

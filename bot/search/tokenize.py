@@ -22,7 +22,7 @@ from itertools import chain
 
 import Stemmer
 
-from bot.fold import to_simplified
+from bot.fold import stream_safe, to_simplified
 
 TOKENIZER_VERSION = 2
 MAX_WORD = 40  # longer "words" (hashes, URLs run together) are cut: nobody searches for them whole
@@ -109,6 +109,7 @@ def normalize(text: str) -> str:
     """NFKC, then Traditional → Simplified (one-for-one characters: CJK offsets are kept)."""
     if text.isascii():
         return text
+    text = stream_safe(text)
     if _ASTRAL.search(text) is None:
         pattern, mapping = _fold_table()
         folded = pattern.sub(lambda match: mapping[match.group()], text)
