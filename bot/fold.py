@@ -53,12 +53,14 @@ def _long_nonstarter_runs() -> tuple[re.Pattern[str], re.Pattern[str]]:
     return re.compile(f"[{bmp}]{count}"), re.compile(f"[{bmp}{astral}]{count}")
 
 
-def stream_safe(text: str) -> str:
+def stream_safe(text: str, *, astral: bool | None = None) -> str:
     """Runs of combining characters cut to ``MAX_NONSTARTERS`` (after Unicode's Stream-Safe Text
     Format, UAX #15). NFKC sorts such a run with an insertion sort, quadratic in its length: one
     title of 64,000 alternating accents took 12 s. No real text stacks 30 marks on one letter."""
     bmp, everything = _long_nonstarter_runs()
-    pattern = everything if _ASTRAL.search(text) else bmp
+    if astral is None:  # ``astral``: whether text has characters beyond the BMP, when the caller knows
+        astral = _ASTRAL.search(text) is not None
+    pattern = everything if astral else bmp
     return pattern.sub(lambda run: run.group()[:MAX_NONSTARTERS], text)
 
 

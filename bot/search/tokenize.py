@@ -106,11 +106,13 @@ def _fold_table() -> tuple[re.Pattern[str], dict[str, str]]:
 
 
 def normalize(text: str) -> str:
-    """NFKC, then Traditional → Simplified (one-for-one characters: CJK offsets are kept)."""
+    """NFKC, then Traditional → Simplified (one-for-one characters: CJK offsets are kept). Runs of
+    combining marks are cut to 30 first (``bot.fold.stream_safe``): NFKC is quadratic on long ones."""
     if text.isascii():
         return text
-    text = stream_safe(text)
-    if _ASTRAL.search(text) is None:
+    astral = _ASTRAL.search(text) is not None
+    text = stream_safe(text, astral=astral)
+    if not astral:
         pattern, mapping = _fold_table()
         folded = pattern.sub(lambda match: mapping[match.group()], text)
         if unicodedata.is_normalized("NFKC", folded):  # else: combining marks and the like
