@@ -12,7 +12,9 @@ import asyncio
 import os
 import re
 import signal
+import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -61,24 +63,31 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_job_that_kills_its_worker_fails_alone_and_the_pool_goes_on():
-    async def run() -> None:
-        pool = IngestPool(2, TOPICS)
-        try:
-            await pool.wait_ready()
-            innocent = asyncio.ensure_future(pool.run(_slow_pid, 0.5))
-            await asyncio.sleep(0.1)  # the innocent job is running in the other worker
-            with pytest.raises(WorkerCrashError, match="worker process died"):
-                await pool.run(_die)
-            # The crash took the innocent job's pool down too: it was run again, on a new pool.
-            assert isinstance(await innocent, int)
-            assert pool.restarts == 2  # once per run of the killing job
-            entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
-            assert [e.title for e in entries] == ["LLM paper"]
-            assert entries[0].topics == ("llm",)  # the new workers got the topic matcher too
-        finally:
-            pool.close()
+    async def kill(pool: IngestPool) -> None:
+        with pytest.raises(WorkerCrashError, match="worker process died"):
+            await pool.run(_die)
 
-    asyncio.run(run())
+    pool = asyncio.run(_beside_an_innocent_job(kill))
+    assert pool.restarts == 2  # once per run of the killing job
+
+
+async def _beside_an_innocent_job(trouble: Callable[[IngestPool], Awaitable[None]]) -> IngestPool:
+    """``trouble`` runs in one worker of two while an innocent job runs in the other. The innocent
+    job's result still arrives (its pool went down too: it is run again on a new one), and the new
+    workers parse and tag (they got the topic matcher). Returns the closed pool, for its counters."""
+    pool = IngestPool(2, TOPICS)
+    try:
+        await pool.wait_ready()
+        innocent = asyncio.ensure_future(pool.run(_slow_pid, 0.5))
+        await asyncio.sleep(0.1)  # the innocent job is running in the other worker
+        await trouble(pool)
+        assert isinstance(await innocent, int)
+        entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
+        assert [e.title for e in entries] == ["LLM paper"]
+        assert entries[0].topics == ("llm",)
+    finally:
+        pool.close()
+    return pool
 
 
 def test_a_worker_killed_while_idle_does_not_break_the_next_poll():
@@ -103,6 +112,15 @@ def test_a_worker_killed_while_idle_does_not_break_the_next_poll():
 async def test_a_feed_that_kills_the_parser_is_that_sources_error_and_others_still_poll(
         tmp_path, site, monkeypatch):
     """Through the real poller: the crash is the failing source's last error; the next source polls."""
+    bad, good, _ = await _poll_with_a_bad_parser(tmp_path, site, monkeypatch, _die_with_args, IngestPool(1, TOPICS))
+    assert not bad.ok and "worker process died" in (bad.error or "")
+    assert good.ok and good.new_entries == 1
+
+
+async def _poll_with_a_bad_parser(tmp_path, site, monkeypatch, parser, pool):
+    """Through the real poller: source "bad" polled with ``parser`` standing in for the parse
+    functions (run in a worker by name), then source "good" with the real ones. Returns both
+    outcomes and the bad source's stored state; closes ``pool``."""
     from bot import ingest
     from bot.app import fetch_settings
     from bot.fetch import Fetcher
@@ -116,18 +134,16 @@ async def test_a_feed_that_kills_the_parser_is_that_sources_error_and_others_sti
     storage.sync_sources([(s.id, s.url) for s in config.sources])
     site.bodies["/good.xml"] = site.bodies["/bad.xml"] = rss([("a", "A llm")])
     good, bad = config.sources
-    pool = IngestPool(1, config.topics)
     try:
         async with Fetcher(fetch_settings(config)) as fetcher:
             poller = Poller(config, storage, fetcher, clock=Clock(), pool=pool)
             with monkeypatch.context() as patch:
-                patch.setattr(ingest, "parse_and_tag", _die_with_args)  # run in the worker by name
-                patch.setattr(ingest, "parse_tag_and_tokenize", _die_with_args)
-                outcome = await poller.poll(bad)
-            assert not outcome.ok and "worker process died" in (outcome.error or "")
-            assert "worker process died" in (storage.source_state(bad.id).last_error or "")
-            outcome = await poller.poll(good)
-            assert outcome.ok and outcome.new_entries == 1
+                patch.setattr(ingest, "parse_and_tag", parser)
+                patch.setattr(ingest, "parse_tag_and_tokenize", parser)
+                bad_outcome = await poller.poll(bad)
+            state = storage.source_state(bad.id)
+            assert state.last_error == bad_outcome.error
+            return bad_outcome, await poller.poll(good), state
     finally:
         pool.close()
         storage.close()
@@ -166,40 +182,35 @@ def test_workers_killed_as_fast_as_they_start_make_ingest_fall_back_to_a_thread(
 
 
 def test_a_job_stuck_in_c_code_is_given_up_at_its_timeout_and_its_worker_killed(tmp_path):
-    async def run() -> None:
-        pool = IngestPool(2, TOPICS)
-        try:
-            await pool.wait_ready()
-            innocent = asyncio.ensure_future(pool.run(_slow_pid, 1.0))
-            await asyncio.sleep(0.1)  # the innocent job is running in the other worker
-            pid_file = tmp_path / "stuck.pid"
-            with pytest.raises(TimeoutError, match="worker process was killed"):
-                await pool.run(_stuck_in_c, str(pid_file), timeout=0.5)
-            stuck = int(pid_file.read_text())
-            assert stuck != os.getpid()
-            for _ in range(50):
-                if not _alive(stuck):
-                    break
-                await asyncio.sleep(0.1)
-            assert not _alive(stuck)
-            # The innocent job's worker went with it; it was run again on the new pool.
-            assert isinstance(await innocent, int)
-            assert (pool.timeouts, pool.restarts) == (1, 1)
-            entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
-            assert entries[0].topics == ("llm",)
-        finally:
-            pool.close()
+    async def hang(pool: IngestPool) -> None:
+        pid_file = tmp_path / "stuck.pid"
+        with pytest.raises(TimeoutError, match="worker process was killed"):
+            await pool.run(_stuck_in_c, str(pid_file), timeout=0.5)
+        stuck = int(pid_file.read_text())
+        assert stuck != os.getpid()
+        for _ in range(50):
+            if not _alive(stuck):
+                break
+            await asyncio.sleep(0.1)
+        assert not _alive(stuck)
 
-    asyncio.run(run())
+    pool = asyncio.run(_beside_an_innocent_job(hang))
+    assert (pool.timeouts, pool.restarts) == (1, 1)  # one job given up, one replacement pool
 
 
 def test_in_thread_mode_a_slow_job_is_given_up_and_the_bot_goes_on():
     async def run() -> None:
         pool = IngestPool(0, TOPICS)
-        started = time.monotonic()
+        release, finished = threading.Event(), threading.Event()
+
+        def held() -> None:
+            release.wait(30)
+            finished.set()
+
         with pytest.raises(TimeoutError, match="cannot be stopped"):
-            await pool.run(time.sleep, 1.5, timeout=0.1)
-        assert time.monotonic() - started < 1.5  # given up, not waited for
+            await pool.run(held, timeout=0.1)
+        assert not finished.is_set()  # given up while it still runs, not waited for
+        release.set()
         assert pool.timeouts == 1
         entries = await pool.parse(FEED, "https://e.org/feed", None, "s", ())
         assert entries[0].topics == ("llm",)
@@ -210,38 +221,13 @@ def test_in_thread_mode_a_slow_job_is_given_up_and_the_bot_goes_on():
 async def test_a_feed_whose_parse_never_ends_is_that_sources_error_and_others_still_poll(
         tmp_path, site, monkeypatch):
     """Through the real poller, with ``ingest.parse_timeout``: the source's last error says what
-    happened and which setting, the worker is replaced, the next source polls."""
-    from bot import ingest
-    from bot.app import fetch_settings
-    from bot.fetch import Fetcher
-    from bot.poll import Poller
-    from bot.store.sqlite import SQLiteStorage
-    from tests.local_feeds import rss
-    from tests.test_poll import Clock, make_config
-
-    config = make_config(tmp_path, site)
-    storage = SQLiteStorage(config.storage.path)
-    storage.sync_sources([(s.id, s.url) for s in config.sources])
-    site.bodies["/good.xml"] = site.bodies["/bad.xml"] = rss([("a", "A llm")])
-    good, bad = config.sources
-    pool = IngestPool(1, config.topics, parse_timeout=0.5)
-    try:
-        async with Fetcher(fetch_settings(config)) as fetcher:
-            poller = Poller(config, storage, fetcher, clock=Clock(), pool=pool)
-            with monkeypatch.context() as patch:
-                patch.setattr(ingest, "parse_and_tag", _stuck_parse)  # run in the worker by name
-                patch.setattr(ingest, "parse_tag_and_tokenize", _stuck_parse)
-                outcome = await poller.poll(bad)
-            assert not outcome.ok
-            assert isinstance(outcome.error, str) and "not parsed within 0.5s (ingest.parse_timeout)" in outcome.error
-            state = storage.source_state(bad.id)
-            assert state.last_error == outcome.error and state.consecutive_failures == 1  # backs off
-            outcome = await poller.poll(good)
-            assert outcome.ok and outcome.new_entries == 1
-            assert pool.timeouts == 1
-    finally:
-        pool.close()
-        storage.close()
+    happened and which setting, the source backs off, the worker is replaced, the next source polls."""
+    pool = IngestPool(1, TOPICS, parse_timeout=0.5)
+    bad, good, state = await _poll_with_a_bad_parser(tmp_path, site, monkeypatch, _stuck_parse, pool)
+    assert not bad.ok and "not parsed within 0.5s (ingest.parse_timeout)" in (bad.error or "")
+    assert state.consecutive_failures == 1
+    assert good.ok and good.new_entries == 1
+    assert (pool.timeouts, pool.restarts) == (1, 1)
 
 
 def test_in_thread_mode_a_feed_given_up_is_not_parsed_again_while_its_thread_still_runs():
