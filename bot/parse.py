@@ -29,6 +29,8 @@ from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
 from bot.errors import ParseError
+from bot.feedparser_limits import MAX_BASE_CHARS
+from bot.feedparser_limits import install as bound_feedparser
 from bot.jsonfeed import looks_like_json, parse_json_feed
 from bot.models import ParsedEntry, ParsedFeed
 
@@ -289,11 +291,6 @@ def _xhtml_inner(el: Any) -> str:
     """Inline XHTML content: the markup inside the wrapping <div> (or the element itself)."""
     div = el[0] if len(el) == 1 and el[0].tag == f"{{{XHTML}}}div" and not (el.text or "").strip() else el
     return _text(div)
-
-
-MAX_BASE_CHARS = 2048
-"""An xml:base (given, or resolved against its ancestors') longer than this is ignored: each link is
-joined to it, so a megabyte-long one above thousands of entries costs their product."""
 
 
 def _base(el: Any) -> str:
@@ -677,6 +674,7 @@ _ATOM_HANDLERS: dict[str, Callable[[_Draft, Any], None]] = {
 def parse_with_feedparser(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
     """The forgiving path. Sanitising is skipped: summaries are reduced to plain text later anyway."""
     headers = {"content-type": content_type} if content_type else None
+    bound_feedparser()
     try:
         result = feedparser.parse(body, response_headers=headers, sanitize_html=False,
                                   resolve_relative_uris=False)
