@@ -147,8 +147,9 @@ def _bounded_prolog(body: bytes, url: str) -> bytes:
     - its DOCTYPE patterns try ``^\\s*`` at every line start: whitespace runs in the prolog become one
       newline, and a prolog over ``MAX_PROLOG`` bytes is refused.
     Whitespace there is insignificant to XML (bar inside quoted entity values), and never shown."""
-    if body.startswith(b"<?"):
-        end = body.find(b"?>", 0, MAX_DECLARATION)
+    start = 3 if body.startswith(b"\xef\xbb\xbf") else 0  # after a UTF-8 byte-order mark, as feedparser reads it
+    if body.startswith(b"<?", start):
+        end = body.find(b"?>", start, start + MAX_DECLARATION)
         if end < 0:
             raise ParseError(url, f"an XML declaration not closed within its first {MAX_DECLARATION} bytes")
         if body[end + 2:end + 3] not in (b"\n", b"\r"):

@@ -498,10 +498,14 @@ PATHOLOGICAL = {
                        + b"".join(b'<x xml:base="d%d/">' % i for i in range(200)) + _atom_entries(2_000)
                        + b"</x>" * 200 + b"</feed>",
     # feedparser's XML-declaration regex scans the whole first line, even on the fast path's charset
-    # sniffing: a one-line ISO-8859-1 feed that says encoding='x' in its text (over 30 s).
+    # sniffing: a one-line ISO-8859-1 feed that says encoding='x' in its text (over 30 s), with or
+    # without a byte-order mark before the declaration.
     "one-line-encoding-quotes": b"<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'><channel><title>t"
                                 b"</title><item><guid>g</guid><title>x</title><description>" + b"encoding='x' " * 2_600
                                 + b"</description></item></channel></rss>",
+    "bom-one-line-encoding-quotes": b"\xef\xbb\xbf<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'>"
+                                    b"<channel><title>t</title><item><guid>g</guid><title>x</title><description>"
+                                    + b"encoding='x' " * 2_600 + b"</description></item></channel></rss>",
     # feedparser's DOCTYPE regexes try ``^\s*`` at each of 60,000 blank lines (7.7 s).
     "prolog-newlines": b'<?xml version="1.0"?>' + b"\n" * 60_000 + b'<!DOCTYPE rss><rss version="2.0"><channel>'
                        b"<title>t</title><item><guid>g</guid><title>x</title></item></channel></rss>",
