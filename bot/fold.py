@@ -37,10 +37,17 @@ def _long_nonstarter_runs() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Runs of more than ``MAX_NONSTARTERS`` combining characters: a pattern over the BMP ones (a
     bitmap class, ~8 ns a character) and one over all of them (astral ranges are matched by a
     linear scan, 10x slower), for text with astral characters."""
+    def is_mark(char: str) -> bool:
+        """A combining character, or one NFKC decomposes into one first (U+0F73, halfwidth U+FF9E)."""
+        if unicodedata.combining(char) != 0:
+            return True
+        decomposed = unicodedata.normalize("NFKD", char) if unicodedata.decomposition(char) else char
+        return unicodedata.combining(decomposed[0]) != 0
+
     def ranges(low: int, high: int) -> str:
         out, start = [], None
         for code in range(low, high + 1):
-            mark = code < high and unicodedata.combining(chr(code)) != 0
+            mark = code < high and is_mark(chr(code))
             if mark and start is None:
                 start = code
             elif not mark and start is not None:

@@ -499,13 +499,21 @@ PATHOLOGICAL = {
                        + b"</x>" * 200 + b"</feed>",
     # feedparser's XML-declaration regex scans the whole first line, even on the fast path's charset
     # sniffing: a one-line ISO-8859-1 feed that says encoding='x' in its text (over 30 s), with or
-    # without a byte-order mark before the declaration.
+    # without a byte-order mark before the declaration, with a CR after it (a CR is no line end to
+    # that regex) or as UTF-16 (which feedparser decodes whole before the search: over 60 s).
     "one-line-encoding-quotes": b"<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'><channel><title>t"
                                 b"</title><item><guid>g</guid><title>x</title><description>" + b"encoding='x' " * 2_600
                                 + b"</description></item></channel></rss>",
     "bom-one-line-encoding-quotes": b"\xef\xbb\xbf<?xml version='1.0' encoding='iso-8859-1'?><rss version='2.0'>"
                                     b"<channel><title>t</title><item><guid>g</guid><title>x</title><description>"
                                     + b"encoding='x' " * 2_600 + b"</description></item></channel></rss>",
+    "cr-one-line-encoding-quotes": b"<?xml version='1.0' encoding='iso-8859-1'?>\r<rss version='2.0'><channel><title>t"
+                                   b"</title><item><guid>g</guid><title>x</title><description>"
+                                   + b"encoding='x' " * 2_600 + b"</description></item></channel></rss>",
+    "utf16-one-line-encoding-quotes": ('<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel><title>t'
+                                       "</title><item><guid>g</guid><title>x</title><description>"
+                                       + "encoding='x' " * 5_000 + "</description></item></channel></rss>"
+                                       ).encode("utf-16"),
     # feedparser's DOCTYPE regexes try ``^\s*`` at each of 32,000 blank lines (2 s; 60,000: 7.7 s, but a
     # prolog over 32 kB is refused now).
     "prolog-newlines": b'<?xml version="1.0"?>' + b"\n" * 32_000 + b'<!DOCTYPE rss><rss version="2.0"><channel>'

@@ -68,6 +68,8 @@ def test_runs_of_combining_marks_are_cut_to_the_stream_safe_limit():
     accents = "\u0301\u0316" * 5000  # acute above, grave below: out of canonical order, over and over
     assert stream_safe("e" + accents + " x") == "e" + accents[:MAX_NONSTARTERS] + " x"
     assert stream_safe("e" + "\U0001e944" * 40) == "e" + "\U0001e944" * 30  # astral marks (Adlam) too
+    for starter in ("\u0f73", "\uff9e"):  # no combining class, but NFKC decomposes them into marks first
+        assert stream_safe("a" + starter * 40) == "a" + starter * 30
     for text in ("café naïve", "e\u0301\u0316", "Ｃａｆé 幻覺 \U00020000", "x" + "\u0301" * MAX_NONSTARTERS):
         assert stream_safe(text) == text  # real text is left alone
     assert fold("E" + accents) == fold("E" + accents[:MAX_NONSTARTERS])
