@@ -145,7 +145,7 @@ def _bounded_prolog(body: bytes, url: str) -> bytes:
     ``^\\s*`` at every line start, and scan to the end from each ``<!ENTITY`` line without ``>``
     (quadratic: 60,000 blank lines took 7.7 s): whitespace runs in the prolog become one newline, and
     a prolog over ``MAX_PROLOG`` bytes is refused (a DTD declaring every HTML entity is about 12 kB;
-    32 kB of unclosed ENTITY lines cost about a second). Whitespace there is insignificant to XML (bar
+    32 kB of unclosed ENTITY lines cost up to 1.5 s). Whitespace there is insignificant to XML (bar
     inside quoted entity values), and never shown. A declaration not closed within
     ``MAX_DECLARATION`` bytes is refused too: no real one is longer than a line."""
     start = 3 if body.startswith(b"\xef\xbb\xbf") else 0  # after a UTF-8 byte-order mark, as feedparser reads it
