@@ -46,6 +46,8 @@ _lock = threading.Lock()
 def install() -> None:
     """Wrap feedparser's (and the SAX attribute lookup's) quadratic corners; idempotent."""
     global _installed
+    if _installed:  # every parse calls this: no lock once done
+        return
     with _lock:
         if _installed:
             return

@@ -29,7 +29,7 @@ def _t2s_table() -> dict[int, str]:
 
 
 MAX_NONSTARTERS = 30
-_ASTRAL = re.compile(r"[\U00010000-\U0010ffff]")
+ASTRAL_CHAR = re.compile(r"[\U00010000-\U0010ffff]")
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +66,7 @@ def stream_safe(text: str, *, astral: bool | None = None) -> str:
     title of 64,000 alternating accents took 12 s. No real text stacks 30 marks on one letter."""
     bmp, everything = _long_nonstarter_runs()
     if astral is None:  # ``astral``: whether text has characters beyond the BMP, when the caller knows
-        astral = _ASTRAL.search(text) is not None
+        astral = ASTRAL_CHAR.search(text) is not None
     pattern = everything if astral else bmp
     return pattern.sub(lambda run: run.group()[:MAX_NONSTARTERS], text)
 

@@ -22,7 +22,7 @@ from itertools import chain
 
 import Stemmer
 
-from bot.fold import stream_safe, to_simplified
+from bot.fold import ASTRAL_CHAR, stream_safe, to_simplified
 
 TOKENIZER_VERSION = 2
 MAX_WORD = 40  # longer "words" (hashes, URLs run together) are cut: nobody searches for them whole
@@ -34,7 +34,6 @@ _CJK = (r"\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf90
 _RUN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
 _ASCII_RUN = re.compile(r"[A-Za-z0-9]+")  # the same runs, for ASCII text
 _CJK_CHAR = re.compile(rf"[{_CJK}]")
-_ASTRAL = re.compile(r"[\U00010000-\U0010ffff]")
 # Parts of an ASCII word: an upper-case run not followed by lower case (the "GQA" of "GQAttention"),
 # a capitalised or lower-case word, a number.
 _PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
@@ -110,7 +109,7 @@ def normalize(text: str) -> str:
     combining marks are cut to 30 first (``bot.fold.stream_safe``): NFKC is quadratic on long ones."""
     if text.isascii():
         return text
-    astral = _ASTRAL.search(text) is not None
+    astral = ASTRAL_CHAR.search(text) is not None
     text = stream_safe(text, astral=astral)
     if not astral:
         pattern, mapping = _fold_table()
